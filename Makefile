@@ -1,0 +1,61 @@
+# spoiler-stream: `make up` runs the pipeline natively, `make test` runs every test.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PYTEST := .venv/bin/pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help deps up down status stack-up stack-down logs test test-unit test-integration \
+        test-e2e lint typecheck bench schemas docs compose-check faults
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+deps: ## Install system packages, .venv and Kafka jars (idempotent)
+	@scripts/deps.sh
+
+stack-up: deps ## Start Kafka, PostgreSQL and Prometheus natively
+	@$(PY) -m devstack up
+
+stack-down: ## Stop the native stack
+	@$(PY) -m devstack down
+
+up: stack-up ## Start the stack and the whole pipeline
+	@scripts/pipeline.sh up
+
+down: ## Stop the pipeline and the stack (only what `up` started)
+	@if [[ -x scripts/pipeline.sh ]]; then scripts/pipeline.sh down; fi
+	@if [[ -x $(PY) ]]; then $(PY) -m devstack down; fi
+
+status: ## Show what runs and where
+	@$(PY) -m devstack status
+	@scripts/pipeline.sh status
+
+logs: ## Tail the logs of every native process
+	@tail -n 20 -F .state/*/*.log .state/*/*.out 2>/dev/null
+
+test: stack-up ## Run the whole test suite on the real stack (what CI runs)
+	@scripts/test.sh
+
+test-unit: deps ## Unit tests only (no services)
+	@$(PYTEST) -m unit -q
+
+lint: deps ## ruff
+	@.venv/bin/ruff check .
+
+typecheck: deps ## mypy on the shared package
+	@.venv/bin/mypy spoiler_common
+
+bench: stack-up ## Benchmarks, each with its baseline measured in the same run
+	@$(PY) -m benchmarks
+
+faults: stack-up ## Fault-injection suite (kill -9 and restart each service)
+	@$(PYTEST) -m faults -q
+
+schemas: deps ## Regenerate the JSON Schema files from the contracts
+	@$(PY) -m spoiler_common.contracts_cli export
+
+docs: deps ## Regenerate the README's settings table
+	@$(PY) -m spoiler_common.settings_doc --write README.md
+
+compose-check: ## Validate compose.yaml without a Docker daemon
+	@docker-compose --env-file .env.example -f compose.yaml config -q && echo "compose.yaml is valid"

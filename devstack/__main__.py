@@ -1,0 +1,75 @@
+"""`python -m devstack up|down|status|classpath`: the native stack's one entry point."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import typer
+
+from devstack import kafka, postgres, prometheus
+from devstack.envfile import ensure_env_file
+from devstack.procs import StackError
+from spoiler_common.settings import KafkaSettings, PostgresSettings, StackSettings
+
+app = typer.Typer(add_completion=False, help="Native Kafka, PostgreSQL and Prometheus.")
+SERVICES = ("kafka", "postgres", "prometheus")
+
+
+def _run(step: Callable[[], str]) -> None:
+    try:
+        typer.echo(step())
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def up(
+    only: list[str] = typer.Option(list(SERVICES), "--only", help="Services to start."),
+) -> None:
+    """Start the stack (idempotent) and print where each service listens."""
+    if ensure_env_file():
+        typer.echo("Wrote .env with a random SPOILER_PG_PASSWORD (kept out of git).")
+    stack, kafka_s, pg = StackSettings(), KafkaSettings(), PostgresSettings()
+    started = time.monotonic()
+    if "kafka" in only:
+        _run(lambda: kafka.up(stack, kafka_s))
+    if "postgres" in only:
+        _run(lambda: postgres.up(stack, pg))
+    if "prometheus" in only:
+        _run(lambda: prometheus.up(stack))
+    elapsed = time.monotonic() - started
+    typer.echo(f"Stack ready in {elapsed:.1f}s; state and logs in {stack.state_dir}")
+
+
+@app.command()
+def down(
+    only: list[str] = typer.Option(list(SERVICES), "--only", help="Services to stop."),
+) -> None:
+    """Stop what `up` started (by PID file, never by process name)."""
+    stack = StackSettings()
+    for name, stop in (("prometheus", prometheus.down), ("postgres", postgres.down),
+                       ("kafka", kafka.down)):
+        if name in only:
+            _run(lambda stop=stop: stop(stack))  # type: ignore[misc]
+
+
+@app.command()
+def status() -> None:
+    """Show which services run and where."""
+    stack, pg = StackSettings(), PostgresSettings()
+    typer.echo(kafka.status(stack))
+    typer.echo(postgres.status(stack, pg))
+    typer.echo(prometheus.status(stack))
+
+
+@app.command()
+def classpath() -> None:
+    """Print the Kafka classpath (resolving it with Maven if needed)."""
+    _run(lambda: kafka.classpath(StackSettings()))
+
+
+if __name__ == "__main__":
+    sys.exit(app())

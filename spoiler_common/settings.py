@@ -1,0 +1,152 @@
+"""All configuration, from environment variables prefixed ``SPOILER_`` (and ``.env``).
+
+Nothing else in the project reads ``os.environ``. Each area has one class; a
+service builds the classes it needs once, at start-up, in its bootstrap. The
+README's settings table is generated from these classes (``make docs``) and a
+test fails when the two drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SPOILER_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}{prefix}",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+
+class KafkaSettings(BaseSettings):
+    """How every service reaches Kafka. SASL/SSL options let it talk to a managed cluster."""
+
+    model_config = _config("KAFKA_")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated brokers.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka `security.protocol`."
+    )
+    sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512.")
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (secret).")
+    ssl_ca_location: str | None = Field(None, description="CA bundle path for SSL.")
+    client_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object of extra librdkafka options passed through unchanged, "
+        'e.g. `{"client.dns.lookup":"use_all_dns_ips"}`.',
+    )
+    topic_prefix: str = Field(
+        "", description="Prepended to every topic name (isolates tenants and test runs)."
+    )
+
+    @field_validator("client_options", mode="before")
+    @classmethod
+    def _parse_options(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"SPOILER_KAFKA_CLIENT_OPTIONS must be a JSON object: {exc}"
+                ) from exc
+        return value
+
+    def librdkafka(self) -> dict[str, Any]:
+        """The common part of a confluent-kafka (librdkafka) client config."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location:
+            conf["ssl.ca.location"] = self.ssl_ca_location
+        conf.update(self.client_options)
+        return conf
+
+
+class PostgresSettings(BaseSettings):
+    """Where the sink writes and the monitor reads."""
+
+    model_config = _config("PG_")
+
+    host: str = Field("127.0.0.1", description="PostgreSQL host.")
+    port: int = Field(5432, description="PostgreSQL port.")
+    database: str = Field("spoiler", description="Database name.")
+    user: str = Field("spoiler", description="Role the services log in as.")
+    password: SecretStr | None = Field(
+        None,
+        description="Password of that role (secret, required). `make up` writes a random "
+        "one to `.env` on first run.",
+    )
+    sslmode: str = Field("prefer", description="libpq `sslmode`.")
+
+    def conninfo(self, database: str | None = None) -> str:
+        """A libpq connection string; the password never appears in logs (see __repr__)."""
+        if self.password is None:
+            from spoiler_common.exceptions import ConfigError
+
+            raise ConfigError(
+                "SPOILER_PG_PASSWORD is not set: copy .env.example to .env and set it, "
+                "or run `make up`, which generates one."
+            )
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            dbname=database or self.database,
+            user=self.user,
+            password=self.password.get_secret_value(),
+            sslmode=self.sslmode,
+            application_name="spoiler-stream",
+        )
+
+
+class PrometheusSettings(BaseSettings):
+    """Where Prometheus is, for the native stack and the tests that query it."""
+
+    model_config = _config("PROMETHEUS_")
+
+    url: str = Field("http://127.0.0.1:9090", description="Prometheus base URL.")
+
+
+class StackSettings(BaseSettings):
+    """The native stack (`make up`): where state lives and which ports it binds."""
+
+    model_config = _config("STACK_")
+
+    state_dir: Path = Field(
+        REPO_ROOT / ".state", description="Logs, data and PID files of the native stack."
+    )
+    kafka_port: int = Field(9092, description="Broker listener port.")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port.")
+    kafka_heap: str = Field("-Xms256m -Xmx768m", description="JVM heap flags for the broker.")
+    prometheus_port: int = Field(9090, description="Prometheus listen port.")
+    start_timeout_s: float = Field(90.0, description="How long to wait for each service.")
+
+
+__all__ = [
+    "ENV_PREFIX",
+    "REPO_ROOT",
+    "KafkaSettings",
+    "PostgresSettings",
+    "PrometheusSettings",
+    "StackSettings",
+]

@@ -246,6 +246,16 @@ def decode(raw: bytes | str | None, model: type[M]) -> M:
             expected="JSON object",
             got=type(data).__name__,
         )
+    for key, value in data.items():
+        # An escaped \u0000 decodes to NUL, which PostgreSQL text cannot store.
+        if isinstance(value, str) and "\x00" in value:
+            raise ContractError(
+                "nul_byte",
+                f"field '{key}' contains a NUL character (\\u0000)",
+                field=str(key),
+                expected="text without NUL",
+                got="NUL",
+            )
     return validate(data, model)
 
 

@@ -1,0 +1,35 @@
+"""devstack's own failure modes: a taken port is a one-line error, not a stack trace."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import pytest
+
+from spoiler_common.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_port_in_use_gives_one_clear_line(tmp_path, free_port: int) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", free_port))
+        sock.listen()
+        result = subprocess.run(
+            [str(REPO_ROOT / ".venv/bin/python"), "-m", "devstack", "up", "--only", "prometheus"],
+            env={"SPOILER_STACK_STATE_DIR": str(tmp_path), "SPOILER_STACK_PROMETHEUS_PORT":
+                 str(free_port), "SPOILER_PG_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {free_port} is already in use" in result.stderr
+    assert "SPOILER_STACK_PROMETHEUS_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_status_reports_the_running_stack() -> None:
+    result = subprocess.run([str(REPO_ROOT / ".venv/bin/python"), "-m", "devstack", "status"],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert result.returncode == 0
+    assert "running" in result.stdout

@@ -1,0 +1,34 @@
+"""Generated artefacts (JSON Schemas, README settings table) match their sources."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spoiler_common.contracts_cli import SCHEMA_DIR, schema_documents
+from spoiler_common.settings import REPO_ROOT
+from spoiler_common.settings_doc import END, START, table
+
+pytestmark = pytest.mark.unit
+
+
+def test_published_json_schemas_match_the_contracts() -> None:
+    for filename, schema in schema_documents().items():
+        on_disk = json.loads((SCHEMA_DIR / filename).read_text())
+        assert on_disk == json.loads(json.dumps(schema)), f"run `make schemas` ({filename})"
+
+
+def test_readme_settings_table_matches_the_settings_classes() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split(START, 1)[1].split(END, 1)[0].strip()
+    assert block == table(), "run `make docs` to regenerate the README's settings table"
+
+
+def test_topic_spec_is_valid() -> None:
+    from spoiler_common.topics import ROLES, topic_specs
+
+    specs = topic_specs()
+    assert [s.role for s in specs] == list(ROLES)
+    assert all(s.partitions >= 1 and s.replication_factor >= 1 for s in specs)
+    assert len({s.name for s in specs}) == len(specs)

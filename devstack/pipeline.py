@@ -1,0 +1,154 @@
+"""`scripts/pipeline.sh up|down|status`: the pipeline's services as native processes.
+
+Runs after `python -m devstack up` (Kafka, PostgreSQL, Prometheus). Builds the
+default model bundle if none is present, applies the database migrations, then
+starts the sink, the stream worker, the monitor and a demo producer, each with
+a PID file and a log under `.state/pipeline/`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+
+import typer
+
+from devstack.procs import (
+    StackError,
+    port_open,
+    read_pid,
+    require_port_free,
+    spawn,
+    stop_pid,
+    wait_until,
+)
+from spoiler_common.settings import REPO_ROOT, StackSettings
+
+app = typer.Typer(add_completion=False, help="The pipeline's services, natively.")
+PY = sys.executable
+BUNDLE_DIR = REPO_ROOT / "models" / "serving"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    args: tuple[str, ...]
+    port: int
+    ready_path: str
+    note: str
+
+
+# The demo stream: synthetic reviews at a watchable pace, labels 30 s later, and
+# a vocabulary drift (an unseen franchise) after 3,000 reviews so the drift
+# panels and alerts move within minutes.
+DEMO_PRODUCER = ("-m", "producer", "stream", "--n", "200000", "--seed", "7", "--rate", "15",
+                 "--scenario", "vocabulary", "--drift-at", "3000", "--label-delay", "30")
+
+SERVICES = (
+    Service("sink", ("-m", "sink", "run"), 9102, "/healthz", "rows into PostgreSQL"),
+    Service("stream_processor", ("-m", "stream_processor", "worker"), 6066, "/readyz",
+            "POST /predict, GET /model"),
+    Service("monitoring", ("-m", "monitoring", "run"), 9103, "/metrics", "quality and drift"),
+    Service("producer", DEMO_PRODUCER, 9101, "/metrics", "demo stream"),
+)
+
+
+def _dir(stack: StackSettings):  # noqa: ANN202 - Path
+    path = stack.state_dir / "pipeline"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _http_ok(port: int, path: str) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+def ensure_bundle() -> None:
+    if (BUNDLE_DIR / "bundle.json").exists():
+        typer.echo(f"Model bundle   {BUNDLE_DIR} (present)")
+        return
+    typer.echo("No model bundle yet: building the default one (offline MiniLM, a few minutes)...")
+    started = time.monotonic()
+    result = subprocess.run([PY, "-m", "training", "ensure-bundle", "--out", str(BUNDLE_DIR)],
+                            cwd=REPO_ROOT)
+    if result.returncode != 0:
+        raise StackError("building the default model bundle failed (see above)")
+    typer.echo(f"Model bundle   {BUNDLE_DIR} built in {time.monotonic() - started:.0f}s")
+
+
+def migrate() -> None:
+    result = subprocess.run([PY, "-m", "sink", "migrate"], cwd=REPO_ROOT,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise StackError(f"database migrations failed:\n{result.stdout}{result.stderr}")
+
+
+def start(service: Service, stack: StackSettings) -> str:
+    pdir = _dir(stack)
+    pidfile, log = pdir / f"{service.name}.pid", pdir / f"{service.name}.log"
+    if read_pid(pidfile) is not None:
+        state = "already running"
+    else:
+        require_port_free(service.port, service.name, "the service's port setting")
+        pid = spawn([PY, *service.args], log, pidfile, cwd=REPO_ROOT)
+        waited = wait_until(lambda: _http_ok(service.port, service.ready_path),
+                            max(stack.start_timeout_s, 120), service.name, log, pid)
+        state = f"started in {waited:.1f}s"
+    where = f"http://127.0.0.1:{service.port}"
+    return f"{service.name:16} {where:24} {state:20} {service.note}"
+
+
+@app.command()
+def up() -> None:
+    """Build the bundle if missing, migrate, start every service, say where to look."""
+    stack = StackSettings()
+    try:
+        ensure_bundle()
+        migrate()
+        for service in SERVICES:
+            typer.echo(start(service, stack))
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        "\nWhere to look:\n"
+        "  Prometheus      http://127.0.0.1:9090/alerts  and  /graph?g0.expr=spoiler_model_accuracy\n"
+        "  Try the model   curl -s -XPOST 127.0.0.1:6066/predict -d '{\"text\": \"Turns out the "
+        "butler was the father all along\"}'\n"
+        "  SQL             psql \"$(.venv/bin/python -m sink dsn)\" -c 'SELECT * FROM "
+        "review_outcomes ORDER BY produced_at DESC LIMIT 5'\n"
+        "  Kafka           bin/kafka-consumer-groups --bootstrap-server 127.0.0.1:9092 "
+        "--describe --all-groups\n"
+        "                  bin/kafka-console-consumer --bootstrap-server 127.0.0.1:9092 "
+        "--topic spoiler-predictions --max-messages 3\n"
+        "  Logs            make logs        Status  make status        Stop  make down"
+    )
+
+
+@app.command()
+def down() -> None:
+    """Stop the pipeline's services (by PID file), producer first."""
+    stack = StackSettings()
+    for service in reversed(SERVICES):
+        stopped = stop_pid(_dir(stack) / f"{service.name}.pid", service.name)
+        typer.echo(f"{service.name:16} {'stopped' if stopped else 'was not running'}")
+
+
+@app.command()
+def status() -> None:
+    """Which pipeline services run."""
+    stack = StackSettings()
+    for service in SERVICES:
+        pid = read_pid(_dir(stack) / f"{service.name}.pid")
+        listening = port_open(service.port)
+        state = f"running (pid {pid})" if pid else "stopped"
+        typer.echo(f"{service.name:16} http://127.0.0.1:{service.port:<6}  {state}"
+                   + ("" if pid is None or listening else " (port not answering)"))
+
+
+if __name__ == "__main__":
+    app()

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import typer
 
@@ -56,7 +57,7 @@ SERVICES = (
 )
 
 
-def _dir(stack: StackSettings):  # noqa: ANN202 - Path
+def _dir(stack: StackSettings) -> Path:
     path = stack.state_dir / "pipeline"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -116,7 +117,8 @@ def up() -> None:
         raise typer.Exit(1) from None
     typer.echo(
         "\nWhere to look:\n"
-        "  Prometheus      http://127.0.0.1:9090/alerts  and  /graph?g0.expr=spoiler_model_accuracy\n"
+        "  Prometheus      http://127.0.0.1:9090/alerts   (rules firing)\n"
+        "                  http://127.0.0.1:9090/graph?g0.expr=spoiler_model_accuracy\n"
         "  Try the model   curl -s -XPOST 127.0.0.1:6066/predict -d '{\"text\": \"Turns out the "
         "butler was the father all along\"}'\n"
         "  SQL             psql \"$(.venv/bin/python -m sink dsn)\" -c 'SELECT * FROM "

@@ -37,20 +37,34 @@ def _as_owner(cmd: list[str]) -> list[str]:
 
 def _dirs(stack: StackSettings) -> tuple[Path, Path, Path]:
     base = stack.state_dir / "postgres"
-    base.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        import pwd
-
-        pg = pwd.getpwnam("postgres")
-        os.chown(base, pg.pw_uid, pg.pw_gid)
-        probe = subprocess.run(_as_owner(["test", "-w", str(base)]), check=False)
-        if probe.returncode != 0:
-            raise StackError(
-                f"the postgres user cannot reach {base} (a parent folder is private, e.g. "
-                "/root): clone the project elsewhere or set SPOILER_STACK_STATE_DIR to a "
-                "folder it can reach"
-            )
+        base = _reachable_by_postgres(base)
+    base.mkdir(parents=True, exist_ok=True)
     return base / "data", base / "run", base / "postgres.log"
+
+
+def _reachable_by_postgres(base: Path) -> Path:
+    """As root the server runs as `postgres`, which may not enter a private parent
+    (a clone under /root, say). Then keep the cluster in /var/tmp, linked from
+    the state folder so `.state/postgres` still leads to it."""
+    import hashlib
+    import pwd
+
+    pg = pwd.getpwnam("postgres")
+    if base.is_symlink():
+        base = base.resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    os.chown(base, pg.pw_uid, pg.pw_gid)
+    if subprocess.run(_as_owner(["test", "-w", str(base)]), check=False).returncode == 0:
+        return base
+    digest = hashlib.sha1(str(base).encode()).hexdigest()[:12]
+    outside = Path("/var/tmp") / f"spoiler-stream-{digest}" / "postgres"
+    outside.mkdir(parents=True, exist_ok=True)
+    os.chown(outside.parent, pg.pw_uid, pg.pw_gid)
+    os.chown(outside, pg.pw_uid, pg.pw_gid)
+    base.rmdir()
+    base.symlink_to(outside)
+    return outside
 
 
 def up(stack: StackSettings, pg: PostgresSettings) -> str:
@@ -113,7 +127,7 @@ def _pg_ctl_status(data: Path) -> bool:
 
 
 def down(stack: StackSettings) -> str:
-    data = stack.state_dir / "postgres" / "data"
+    data = (stack.state_dir / "postgres").resolve() / "data"
     if not data.exists() or not _pg_ctl_status(data):
         return "PostgreSQL   was not running"
     subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
@@ -122,7 +136,7 @@ def down(stack: StackSettings) -> str:
 
 
 def status(stack: StackSettings, pg: PostgresSettings) -> str:
-    data = stack.state_dir / "postgres" / "data"
+    data = (stack.state_dir / "postgres").resolve() / "data"
     running = data.exists() and _pg_ctl_status(data)
     where = f"{pg.host}:{pg.port}"
     return f"PostgreSQL   {where:28} " + ("running" if running else "stopped")

@@ -281,7 +281,7 @@ def validate(data: dict[str, Any], model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _translate(exc.errors()[0], model) from None
+        raise _translate(dict(exc.errors()[0]), model) from None
 
 
 def encode(message: _Contract) -> bytes:

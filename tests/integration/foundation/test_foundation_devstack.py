@@ -33,3 +33,12 @@ def test_status_reports_the_running_stack() -> None:
                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert result.returncode == 0
     assert "running" in result.stdout
+
+
+def test_up_twice_is_harmless_and_says_where_services_listen() -> None:
+    result = subprocess.run([str(REPO_ROOT / ".venv/bin/python"), "-m", "devstack", "up"],
+                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "already running" in result.stdout
+    for where in ("127.0.0.1:9092", "127.0.0.1:5432", "http://127.0.0.1:9090"):
+        assert where in result.stdout

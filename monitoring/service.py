@@ -1,0 +1,203 @@
+"""The monitor loop: read PostgreSQL and Kafka, compute, publish, repeat."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from monitoring import db, lag, reference, window
+from monitoring.exceptions import MonitorError
+from monitoring.exporter import MonitorMetrics
+from monitoring.grafana import Notifier, NullNotifier
+from monitoring.settings import MonitorSettings
+from spoiler_common.settings import KafkaSettings, PostgresSettings
+from spoiler_common.topics import topic_specs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Monitor:
+    """Everything one recomputation needs, wired once by `bootstrap`."""
+
+    settings: MonitorSettings
+    pg: PostgresSettings
+    kafka: KafkaSettings | None
+    metrics: MonitorMetrics = field(default_factory=MonitorMetrics)
+    notifier: Notifier = field(default_factory=NullNotifier)
+    admin: AdminClient | None = None
+    _conn: psycopg.Connection | None = None
+    _reference: reference.Reference | None = None
+    _reference_mtime: float | None = None
+    _last_version: str | None = None
+    _drifting: set[tuple[str, str, str]] = field(default_factory=set)
+
+    # -- inputs -------------------------------------------------------------
+    def _load_reference(self) -> reference.Reference | None:
+        path = self.settings.bundle_path
+        file = path / "bundle.json" if path.is_dir() else path
+        try:
+            mtime = file.stat().st_mtime
+        except OSError:
+            if self._reference_mtime is not None or self._reference is None:
+                log.warning("No bundle.json at %s: drift and the estimate are not reported "
+                            "until it appears (SPOILER_MONITOR_BUNDLE_PATH).", file)
+            self._reference_mtime = None
+            self._reference = None
+            return None
+        if mtime != self._reference_mtime:
+            try:
+                self._reference = reference.load(Path(file))
+                log.info("Loaded the drift reference. model_version=%s bundle=%s",
+                         self._reference.model_version, file)
+            except MonitorError as exc:
+                self.metrics.errors.labels("reference").inc()
+                log.error("Cannot use the bundle's reference: %s", exc)
+                self._reference = None
+            self._reference_mtime = mtime
+        return self._reference
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.pg.conninfo(), connect_timeout=10)
+        return self._conn
+
+    # -- one pass -----------------------------------------------------------
+    def run_once(self) -> list[window.Sample]:
+        """Recompute every statistic and publish it; returns the samples."""
+        started = time.monotonic()
+        ok = True
+        samples: list[window.Sample] = []
+        ref = self._load_reference()
+        if ref is not None:
+            samples += window.reference_samples(ref)
+        try:
+            samples += self._database_samples(ref)
+        except (psycopg.Error, OSError) as exc:
+            ok = False
+            self.metrics.errors.labels("postgres").inc()
+            log.error("Reading PostgreSQL failed; model metrics are absent until it works. "
+                      "error=%s", exc)
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+        if self.admin is not None and self.kafka is not None:
+            try:
+                samples += self._lag_samples()
+            except KafkaException as exc:
+                ok = False
+                self.metrics.errors.labels("kafka").inc()
+                log.error("Reading consumer lag failed. error=%s", exc)
+        if ok:
+            samples.append(window.Sample("spoiler_monitor_last_success_timestamp_seconds", {},
+                                         time.time()))
+        self.metrics.snapshot.replace(samples)
+        self.metrics.runs.labels("ok" if ok else "error").inc()
+        self.metrics.duration.observe(time.monotonic() - started)
+        return samples
+
+    def _database_samples(self, ref: reference.Reference | None) -> list[window.Sample]:
+        windows = self.settings.window_seconds()
+        snap = db.read(self._connection(), windows, self.settings.max_rows)
+        mins = window.MinCounts(
+            labelled=self.settings.min_labelled, per_class=self.settings.min_class,
+            drift=self.settings.min_drift, estimate=self.settings.min_estimate,
+            delay=self.settings.min_delay,
+        )
+        out: list[window.Sample] = []
+        for version, rows in snap.rows.items():
+            for name, secs in windows.items():
+                out += window.compute(rows, snap.now, name, secs, version, ref, mins)
+        if snap.truncated:
+            log.warning("The longest window has more than %d predictions; statistics use the "
+                        "newest ones (raise SPOILER_MONITOR_MAX_ROWS).", self.settings.max_rows)
+        out.append(window.Sample("spoiler_monitor_window_truncated", {}, float(snap.truncated)))
+        if snap.newest_prediction is not None:
+            out.append(window.Sample("spoiler_pipeline_freshness_seconds", {},
+                                     max(0.0, snap.now - snap.newest_prediction)))
+        for name in windows:
+            dead = snap.dead_letters.get(name, [])
+            for service, reason, n in dead:
+                out.append(window.Sample("spoiler_pipeline_dead_letters",
+                                         {"window": name, "service": service, "reason": reason},
+                                         n))
+            stored = snap.reviews_stored.get(name, 0)
+            total_dead = sum(n for _, _, n in dead)
+            out.append(window.Sample("spoiler_pipeline_reviews_stored", {"window": name}, stored))
+            if stored + total_dead > 0:
+                out.append(window.Sample("spoiler_pipeline_dead_letter_ratio", {"window": name},
+                                         total_dead / (stored + total_dead)))
+        self._notify(snap.newest_model_version, out)
+        return out
+
+    def _lag_samples(self) -> list[window.Sample]:
+        assert self.admin is not None and self.kafka is not None
+        topics = [spec.name for spec in topic_specs(self.kafka.topic_prefix)]
+        found = lag.consumer_lag(self.admin, topics, self.settings.consumer_groups)
+        return [window.Sample("spoiler_kafka_consumer_lag", {"group": g, "topic": t}, n)
+                for (g, t), n in sorted(found.items())]
+
+    def _notify(self, newest_version: str | None, samples: list[window.Sample]) -> None:
+        if newest_version is not None and newest_version != self._last_version:
+            if self._last_version is not None:
+                log.info("Model version changed. old=%s new=%s", self._last_version,
+                         newest_version)
+            self.notifier.model_version_changed(self._last_version, newest_version)
+            self._last_version = newest_version
+        drifting: set[tuple[str, str, str]] = set()
+        for s in samples:
+            if s.name == "spoiler_drift_psi" and s.value > self.settings.drift_psi_threshold:
+                key = (s.labels["feature"], s.labels["window"], s.labels["model_version"])
+                drifting.add(key)
+                if key not in self._drifting and not math.isnan(s.value):
+                    log.warning("Drift detected. feature=%s window=%s model_version=%s psi=%.3f",
+                                *key, s.value)
+                    self.notifier.drift(*key, s.value)
+        self._drifting = drifting
+
+    # -- loop ---------------------------------------------------------------
+    def run_forever(self, stop: threading.Event) -> None:
+        self.metrics.up.set(1)
+        log.info("Monitor running. windows=%s interval_s=%s", ",".join(self.settings.windows),
+                 self.settings.interval_s)
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self.run_once()
+            except Exception:  # one bad pass must not end the service
+                self.metrics.errors.labels("compute").inc()
+                log.exception("Recomputation failed; retrying next interval.")
+            stop.wait(max(0.0, self.settings.interval_s - (time.monotonic() - started)))
+        self.metrics.up.set(0)
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def bootstrap(settings: MonitorSettings | None = None, pg: PostgresSettings | None = None,
+              kafka: KafkaSettings | None = None, notifier: Notifier | None = None) -> Monitor:
+    """Wire settings, clients and the notifier once (tests pass their own)."""
+    from monitoring import grafana
+    from spoiler_common.kafka import admin_client
+
+    settings = settings or MonitorSettings()
+    pg = pg or PostgresSettings()
+    if settings.kafka_lag:
+        kafka = kafka or KafkaSettings()
+    admin = admin_client(kafka) if kafka is not None and settings.kafka_lag else None
+    return Monitor(settings=settings, pg=pg, kafka=kafka if admin else None,
+                   notifier=notifier or grafana.notifier(settings), admin=admin)
+
+
+__all__ = ["Monitor", "bootstrap"]

@@ -1,0 +1,121 @@
+"""Settings of the monitor service (env prefix ``SPOILER_MONITOR_``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from spoiler_common.settings import ENV_PREFIX, REPO_ROOT
+
+
+def parse_duration(text: str) -> float:
+    """'30s', '5m', '1h', '1d' or plain seconds -> seconds."""
+    text = text.strip()
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    try:
+        scale = units.get(text[-1:], 0.0)
+        value = float(text[:-1]) * scale if scale else float(text)
+    except ValueError as exc:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 1d)") from exc
+    if value <= 0:
+        raise ValueError(f"duration must be positive: {text!r}")
+    return value
+
+
+class MonitorSettings(BaseSettings):
+    """The monitor: which windows, how often, against which reference, and its minimum counts."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}MONITOR_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    interval_s: float = Field(15.0, gt=0, description="Seconds between two recomputations.")
+    windows: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["5m", "1h", "24h"],
+        description="Sliding windows (comma-separated durations such as `5m,1h,24h`); each "
+        "becomes the `window` label value.",
+    )
+    bundle_path: Path = Field(
+        REPO_ROOT / "models" / "serving",
+        description="Model bundle directory (or its bundle.json) whose `reference` block is the "
+        "drift baseline and whose threshold/calibration feed the accuracy estimate.",
+    )
+    metrics_host: str = Field("0.0.0.0", description="Address the /metrics endpoint binds.")
+    metrics_port: int = Field(9103, description="Port of the /metrics endpoint.")
+    max_rows: int = Field(
+        500_000, gt=0,
+        description="Most rows read per recomputation (newest first); a window with more rows "
+        "is computed on the newest ones and `spoiler_monitor_window_truncated` says so.",
+    )
+    min_labelled: int = Field(
+        30, ge=1, description="Labelled predictions a window needs before accuracy, precision, "
+        "recall and F1 are reported.",
+    )
+    min_class: int = Field(
+        5, ge=1, description="Predictions needed in each class before ROC-AUC (both actual "
+        "classes), precision (predicted positives) and recall (actual positives) are reported.",
+    )
+    min_drift: int = Field(
+        50, ge=1, description="Values a window needs before PSI/KS drift statistics are reported.",
+    )
+    min_estimate: int = Field(
+        30, ge=1, description="Predictions a window needs before the label-free (CBPE) estimate.",
+    )
+    min_delay: int = Field(
+        10, ge=1, description="Labels a window needs before label delay quantiles are reported.",
+    )
+    drift_psi_threshold: float = Field(
+        0.2, description="PSI above which the Grafana notifier writes a drift annotation "
+        "(the Prometheus alert rules carry their own threshold).",
+    )
+    consumer_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Consumer groups whose lag is exported (comma-separated); empty = every "
+        "group that has committed offsets on the pipeline's topics.",
+    )
+    kafka_lag: bool = Field(True, description="Export Kafka consumer lag (needs the broker).")
+    grafana_url: str | None = Field(
+        None, description="Grafana base URL for annotations and `push-dashboards`; unset = off.",
+    )
+    grafana_token: SecretStr | None = Field(
+        None, description="Grafana service-account token (secret); or use user/password.",
+    )
+    grafana_user: str | None = Field(None, description="Grafana basic-auth user.")
+    grafana_password: SecretStr | None = Field(
+        None, description="Grafana basic-auth password (secret)."
+    )
+    log_level: str = Field("INFO", description="Log level of the monitor.")
+
+    @field_validator("windows", "consumer_groups", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                return json.loads(stripped)
+            return [part.strip() for part in stripped.split(",") if part.strip()]
+        return value
+
+    @field_validator("windows")
+    @classmethod
+    def _check_windows(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("SPOILER_MONITOR_WINDOWS needs at least one window, e.g. 5m,1h,24h")
+        for item in value:
+            parse_duration(item)
+        return value
+
+    def window_seconds(self) -> dict[str, float]:
+        """Window label -> length in seconds."""
+        return {name: parse_duration(name) for name in self.windows}
+
+
+__all__ = ["MonitorSettings", "parse_duration"]

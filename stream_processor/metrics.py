@@ -1,0 +1,99 @@
+"""The worker's Prometheus metrics (names fixed in docs/architecture.md).
+
+Each app gets its own registry, so tests can build several apps in one process.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+# Reviews per model call: powers of two up to the largest sensible batch.
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_INFERENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_E2E_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+_SCORE_BUCKETS = tuple(round(i / 20, 2) for i in range(1, 21))
+RATIO_WINDOW = 1_000
+
+
+class WorkerMetrics:
+    """Every metric the worker exports, in one registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        r = self.registry
+        self.messages_in = Counter(
+            "spoiler_worker_messages_in", "Messages read from the reviews topic.", registry=r
+        )
+        self.predictions = Counter(
+            "spoiler_worker_predictions", "Predictions acknowledged by Kafka.", registry=r
+        )
+        self.duplicates = Counter(
+            "spoiler_worker_duplicate_reviews",
+            "Reviews whose review_id this process had already predicted (predicted again).",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "spoiler_worker_dead_letters", "Messages sent to the dead-letter topic.",
+            ["reason"], registry=r,
+        )
+        self.batch_size = Histogram(
+            "spoiler_worker_batch_size", "Reviews per model call.",
+            buckets=_BATCH_BUCKETS, registry=r,
+        )
+        self.inference_seconds = Histogram(
+            "spoiler_worker_inference_seconds", "Tokenization plus model time per batch.",
+            buckets=_INFERENCE_BUCKETS, registry=r,
+        )
+        self.end_to_end_seconds = Histogram(
+            "spoiler_worker_end_to_end_seconds", "From the review's produced_at to its prediction.",
+            buckets=_E2E_BUCKETS, registry=r,
+        )
+        self.score = Histogram(
+            "spoiler_worker_score", "Spoiler probability of each prediction.",
+            buckets=_SCORE_BUCKETS, registry=r,
+        )
+        self.spoiler_ratio = Gauge(
+            "spoiler_worker_predicted_spoiler_ratio",
+            f"Share of the last {RATIO_WINDOW} predictions labelled spoiler.", registry=r,
+        )
+        self.model_info = Gauge(
+            "spoiler_worker_model_info", "The model being served (value 1).",
+            ["model_name", "model_version"], registry=r,
+        )
+        self.reloads = Counter(
+            "spoiler_worker_model_reloads", "Model reload attempts by result.",
+            ["result"], registry=r,
+        )
+        for result in ("ok", "failed", "unchanged"):
+            self.reloads.labels(result=result)
+        self._recent: deque[bool] = deque(maxlen=RATIO_WINDOW)
+        self._served: tuple[str, str] | None = None
+
+    def observe_labels(self, labels: list[bool]) -> None:
+        self._recent.extend(labels)
+        if self._recent:
+            self.spoiler_ratio.set(sum(self._recent) / len(self._recent))
+
+    def set_model(self, name: str, version: str) -> None:
+        if self._served is not None:
+            self.model_info.remove(*self._served)
+        self.model_info.labels(model_name=name, model_version=version).set(1)
+        self._served = (name, version)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+__all__ = ["RATIO_WINDOW", "WorkerMetrics"]

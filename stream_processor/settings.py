@@ -1,0 +1,65 @@
+"""The worker's settings, from `SPOILER_WORKER_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from spoiler_common.settings import REPO_ROOT
+
+
+class WorkerSettings(BaseSettings):
+    """The stream worker: which model it serves, how it batches, where it listens."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPOILER_WORKER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    bundle_path: Path = Field(
+        REPO_ROOT / "models" / "serving",
+        description="Model bundle directory (or a symlink to one: swap it to roll out a model).",
+    )
+    variant: Literal["int8", "fp32"] = Field("int8", description="Which ONNX graph to serve.")
+    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker.")
+    batch_size: int = Field(16, ge=1, le=1024, description="Most reviews per model call.")
+    batch_wait_ms: float = Field(
+        50.0, ge=1.0, le=10_000.0, description="Longest wait to fill a batch before running it."
+    )
+    app_id: str = Field(
+        "spoiler-stream-processor",
+        description="Faust app id = Kafka consumer group; workers sharing it split partitions.",
+    )
+    web_host: str = Field("127.0.0.1", description="Interface of the HTTP server.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Port of the HTTP server.")
+    reload_poll_s: float = Field(
+        5.0, ge=0.0, description="How often to check the bundle on disk for a change (0 = never)."
+    )
+    max_text_chars: int = Field(
+        20_000, ge=1, description="Longest review text accepted by `/predict`, in characters."
+    )
+    max_predict_texts: int = Field(256, ge=1, description="Most texts in one `/predict` call.")
+    max_dead_letter_bytes: int = Field(
+        900_000,
+        ge=10_000,
+        description="Dead letters larger than this carry a truncated copy of the value "
+        "(the topic's max.message.bytes is about 1 MB).",
+    )
+    commit_interval_s: float = Field(
+        1.0, gt=0.0, description="How often acknowledged offsets are committed."
+    )
+    datadir: Path = Field(
+        Path(tempfile.gettempdir()) / "spoiler-worker",
+        description="Faust's data directory (no tables are kept; it only needs to be writable).",
+    )
+    log_level: str = Field("INFO", description="Logging level.")
+
+
+__all__ = ["WorkerSettings"]

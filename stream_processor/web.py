@@ -1,0 +1,153 @@
+"""HTTP endpoints on Faust's web server: /predict, /model, /model/reload, /healthz, /readyz,
+/metrics.
+
+Domain errors become HTTP codes here and only here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from faust.web import Request, Response, View
+
+from stream_processor.exceptions import BadRequest
+
+if TYPE_CHECKING:
+    from stream_processor.app import StreamWorker
+
+log = logging.getLogger(__name__)
+
+# Prometheus' text format; aiohttp takes the charset separately (utf-8 is its default).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+def parse_predict_body(data: Any, *, max_texts: int, max_chars: int) -> tuple[list[str], bool]:
+    """Texts to score from `{"text": ...}`, `{"texts": [...]}` or `[...]`; and whether one.
+
+    Raises BadRequest naming what was wrong.
+    """
+    single = False
+    if isinstance(data, dict) and "text" in data:
+        texts, single = [data["text"]], True
+    elif isinstance(data, dict) and "texts" in data:
+        texts = data["texts"]
+    elif isinstance(data, list):
+        texts = data
+    else:
+        raise BadRequest('body must be {"text": "..."}, {"texts": ["...", ...]} or a JSON list')
+    if not isinstance(texts, list) or not texts:
+        raise BadRequest('"texts" must be a non-empty list of strings')
+    if len(texts) > max_texts:
+        raise BadRequest(f"at most {max_texts} texts per request, got {len(texts)}")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise BadRequest(f"text {i} is a {type(text).__name__}, expected a string")
+        if not text.strip():
+            raise BadRequest(f"text {i} is empty or whitespace only")
+        if len(text) > max_chars:
+            raise BadRequest(f"text {i} has {len(text)} characters, limit {max_chars}")
+        if "\x00" in text:
+            raise BadRequest(f"text {i} contains a NUL character")
+    return texts, single
+
+
+def model_info(worker: StreamWorker) -> dict[str, Any]:
+    holder = worker.holder
+    model = holder.current
+    return {
+        "name": model.name,
+        "version": model.version,
+        "threshold": model.threshold,
+        "max_length": model.max_length,
+        "variant": holder.variant,
+        "path": str(holder.path),
+        "loaded_at": holder.loaded_at,
+        "last_reload_error": holder.last_error,
+        "metadata": model.metadata,
+    }
+
+
+def register_views(worker: StreamWorker) -> None:
+    app = worker.app
+
+    @app.page("/predict")
+    class Predict(View):
+        async def post(self, request: Request) -> Response:
+            try:
+                try:
+                    data = json.loads(await request.read())
+                except (ValueError, UnicodeDecodeError) as exc:
+                    raise BadRequest(f"body is not JSON: {exc}") from None
+                texts, single = parse_predict_body(
+                    data, max_texts=worker.settings.max_predict_texts,
+                    max_chars=worker.settings.max_text_chars,
+                )
+            except BadRequest as exc:
+                return self.json({"error": str(exc)}, status=422)
+            if not worker.holder.ready:
+                return self.json({"error": "no model loaded yet"}, status=503)
+            model = worker.holder.current
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            batch = await loop.run_in_executor(worker.executor, model.predict, texts)
+            seconds = time.perf_counter() - started
+            probabilities = [float(p) for p in batch.probabilities]
+            body: dict[str, Any] = {
+                "model_name": model.name,
+                "model_version": model.version,
+                "threshold": model.threshold,
+                "probabilities": probabilities,
+                "is_spoiler": [p >= model.threshold for p in probabilities],
+                "input_tokens": [int(n) for n in batch.input_tokens],
+                "unknown_tokens": [int(n) for n in batch.unknown_tokens],
+                "inference_ms": seconds * 1000.0,
+            }
+            if single:
+                body["probability"] = probabilities[0]
+            return self.json(body)
+
+    @app.page("/model")
+    class ModelView(View):
+        async def get(self, request: Request) -> Response:
+            if not worker.holder.ready:
+                return self.json({"error": "no model loaded yet"}, status=503)
+            return self.json(model_info(worker))
+
+    @app.page("/model/reload")
+    class Reload(View):
+        async def post(self, request: Request) -> Response:
+            result = await worker.reload(force=True, reason="POST /model/reload")
+            body = {
+                "result": result.outcome,
+                "version": result.version,
+                "previous_version": result.previous_version,
+                "error": result.error,
+                "seconds": result.seconds,
+            }
+            return self.json(body, status=200 if result.outcome != "failed" else 409)
+
+    @app.page("/healthz")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            healthy, detail = worker.health()
+            return self.json({"status": "ok" if healthy else "unhealthy", **detail},
+                             status=200 if healthy else 503)
+
+    @app.page("/readyz")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            ready, detail = worker.readiness()
+            return self.json({"status": "ready" if ready else "not ready", **detail},
+                             status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(worker.metrics.render(), content_type=METRICS_CONTENT_TYPE)
+
+
+__all__ = ["model_info", "parse_predict_body", "register_views"]

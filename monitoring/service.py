@@ -38,6 +38,7 @@ class Monitor:
     _reference: reference.Reference | None = None
     _reference_mtime: float | None = None
     _last_version: str | None = None
+    _last_success: float | None = None
     _drifting: set[tuple[str, str, str]] = field(default_factory=set)
 
     # -- inputs -------------------------------------------------------------
@@ -97,8 +98,11 @@ class Monitor:
                 self.metrics.errors.labels("kafka").inc()
                 log.error("Reading consumer lag failed. error=%s", exc)
         if ok:
+            self._last_success = time.time()
+        if self._last_success is not None:
+            # Kept through failed passes, so MonitorStale can see how old it gets.
             samples.append(window.Sample("spoiler_monitor_last_success_timestamp_seconds", {},
-                                         time.time()))
+                                         self._last_success))
         self.metrics.snapshot.replace(samples)
         self.metrics.runs.labels("ok" if ok else "error").inc()
         self.metrics.duration.observe(time.monotonic() - started)

@@ -1,0 +1,1 @@
+"""PostgreSQL sink: reviews, predictions, labels and dead letters, one row per key."""

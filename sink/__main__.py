@@ -1,0 +1,3 @@
+from sink.cli import app
+
+app(prog_name="python -m sink")

@@ -1,4 +1,4 @@
-"""Typer CLI of the monitor: `run`, `once`, `push-dashboards`, `annotate`."""
+"""Typer CLI of the monitor: `run`, `once`, `push-dashboards`, `annotate`, `build-dashboards`."""
 
 from __future__ import annotations
 
@@ -104,8 +104,23 @@ def annotate(
     except MonitorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    grafana.GrafanaNotifier(client).annotate(list(tag or []), text)
+    if not grafana.GrafanaNotifier(client).annotate(list(tag or []), text):
+        typer.echo("error: Grafana did not accept the annotation (see the log)", err=True)
+        raise typer.Exit(1)
     typer.echo("annotation written")
+
+
+
+@app.command("build-dashboards")
+def build_dashboards(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write the JSON")] = Path(
+        "grafana/dashboards"),
+) -> None:
+    """Regenerate grafana/dashboards/*.json from monitoring/dashboards.py."""
+    from monitoring import dashboards
+
+    for path in dashboards.write(directory):
+        typer.echo(f"wrote {path}")
 
 
 __all__ = ["app"]

@@ -105,12 +105,15 @@ class GrafanaNotifier:
     def __init__(self, client: GrafanaApi) -> None:
         self.client = client
 
-    def annotate(self, tags: list[str], text: str) -> None:
+    def annotate(self, tags: list[str], text: str) -> bool:
+        """Write one annotation tagged `spoiler-stream`; False (logged) if Grafana refused."""
         try:
             self.client.annotations.add_annotation(
                 time_from=int(time.time() * 1000), tags=["spoiler-stream", *tags], text=text)
         except (GrafanaException, OSError) as exc:
             log.warning("Could not write a Grafana annotation. error=%s tags=%s", exc, tags)
+            return False
+        return True
 
     def model_version_changed(self, old: str | None, new: str) -> None:
         self.annotate(["model-version"], f"Model version {old or 'none'} → {new}")

@@ -41,6 +41,8 @@ def faust_settings(settings: WorkerSettings, kafka: KafkaSettings) -> dict[str, 
         "broker_commit_interval": settings.commit_interval_s,
         # Topics come from spoiler_common/topics.yaml; the worker must not create
         # or alter any (no tables, no leader election topic).
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": max(1.0, settings.session_timeout_s / 5),
         "topic_allow_declare": False,
         "topic_disable_leader": True,
         "producer_acks": -1,

@@ -55,6 +55,10 @@ class WorkerSettings(BaseSettings):
     commit_interval_s: float = Field(
         1.0, gt=0.0, description="How often acknowledged offsets are committed."
     )
+    session_timeout_s: float = Field(
+        15.0, ge=6.0, le=300.0,
+        description="Kafka group session timeout: how soon a dead worker's partitions move.",
+    )
     datadir: Path = Field(
         Path(tempfile.gettempdir()) / "spoiler-worker",
         description="Faust's data directory (no tables are kept; it only needs to be writable).",

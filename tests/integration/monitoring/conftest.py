@@ -79,3 +79,92 @@ def reference_bundle(tmp_path: Path) -> Path:
         "training_spoiler_rate": 0.25, "metrics": {"accuracy": 0.9},
         "reference": REFERENCE}))
     return path
+
+
+# -- an own Prometheus for the tests (never the shared one on 9090) -------------------
+RULES_DIR = Path(__file__).resolve().parents[3] / "infra" / "prometheus" / "rules"
+
+
+def render_rules(dst: Path, window: str, for_: str) -> Path:
+    """Copy the real rule files, with the alerts' window and `for:` made test-sized."""
+    import re
+
+    import yaml
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for file in sorted(RULES_DIR.glob("*.yml")):
+        doc = yaml.safe_load(file.read_text())
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                rule["expr"] = re.sub(r'window="[^"]+"', f'window="{window}"', rule["expr"])
+                if "for" in rule:
+                    rule["for"] = for_
+        (dst / file.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    return dst
+
+
+class OwnPrometheus:
+    """A Prometheus process on a free port with a generated config; stopped by its PID."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root, self.port = root, port
+        self.pidfile = root / "prometheus.pid"
+        self.log = root / "prometheus.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, targets: dict[str, list[str]], rules: Path | None,
+              interval: str = "1s") -> None:
+        import yaml
+
+        from devstack import prometheus
+
+        config = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval,
+                       "scrape_timeout": interval},
+            "rule_files": [f"{rules}/*.yml"] if rules else [],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": addrs}]}
+                               for job, addrs in targets.items()],
+        }
+        conf = self.root / "prometheus.yml"
+        conf.write_text(yaml.safe_dump(config, sort_keys=False))
+        prometheus.check_config(conf)
+        prometheus.start(conf, self.root / "data", self.port, self.log, self.pidfile, 60.0)
+
+    def stop(self) -> None:
+        from devstack.procs import stop_pid
+
+        stop_pid(self.pidfile, "test Prometheus", timeout_s=10)
+
+    def get(self, path: str, **params: str) -> Any:
+        import urllib.parse
+        import urllib.request
+
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=10) as resp:
+            body = json.loads(resp.read())
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        return list(self.get("/api/v1/query", query=expr)["result"])
+
+    def firing(self) -> list[dict[str, str]]:
+        return [a["labels"] for a in self.get("/api/v1/alerts")["alerts"]
+                if a["state"] == "firing"]
+
+
+@pytest.fixture
+def own_prometheus(tmp_path: Path, free_port: int) -> Any:
+    prom = OwnPrometheus(tmp_path / "prometheus", free_port)
+    prom.root.mkdir()
+    yield prom
+    prom.stop()
+
+
+@pytest.fixture
+def rendered_rules() -> Callable[[Path, str, str], Path]:
+    """`render_rules` as a fixture (test modules cannot import conftest)."""
+    return render_rules

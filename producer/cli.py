@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
 
+from producer.exceptions import ProducerError
+from producer.metrics import ProducerMetrics
 from producer.progress import ProgressReporter
+from producer.replay import ReplayOptions, replay
+from producer.settings import ProducerSettings
+from producer.sources import Pass, file_passes, synth_passes
 from producer.synth import SCENARIOS, generate
 from producer.synth.writer import write_jsonl
 from spoiler_common.logging_setup import configure_logging
+from spoiler_common.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +78,128 @@ def synth(
             f"mean words {stats.mean_words:.1f} (median {stats.median_words}), "
             f"rating mean {stats.rating_mean:.2f}, non-Latin share {stats.non_latin_share:.1%}"
         )
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    """First SIGINT/SIGTERM: stop reading, flush, summarise. A second SIGINT: exit now."""
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        log.info("Stopping on %s: flushing what was sent", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run(passes: Iterable[Pass], options: ReplayOptions, metrics_port: int | None,
+         as_json: bool) -> None:
+    settings = ProducerSettings()
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"metrics_port": metrics_port})
+    stop = threading.Event()
+    _install_signal_handlers(stop)
+    metrics = ProducerMetrics.create()
+    metrics.serve(settings.metrics_host, settings.metrics_port)
+    try:
+        summary = replay(passes, KafkaSettings(), settings, options, stop=stop, metrics=metrics)
+    except (ProducerError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        metrics.close()
+    typer.echo(json.dumps(summary.as_dict()) if as_json else summary.render())
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+def _count_lines(path: Path) -> int | None:
+    """Records in an uncompressed JSON-lines file (fast byte count), for the ETA."""
+    if path.suffix == ".gz" or path.stat().st_size > 4 << 30:
+        return None
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+RATE = typer.Option(None, "--rate", min=0.001, help="Messages per second (token bucket).")
+LABEL_DELAY = typer.Option(None, "--label-delay", min=0.0,
+                           help="Seconds between a review and its label (default "
+                           "SPOILER_PRODUCER_LABEL_DELAY_S, 30).")
+LABEL_FRACTION = typer.Option(None, "--label-fraction", min=0.0, max=1.0,
+                              help="Share of labels sent; the rest are withheld (default 1).")
+INCLUDE_LABEL = typer.Option(False, "--include-label",
+                             help="Also keep is_spoiler in the review message.")
+METRICS_PORT = typer.Option(None, "--metrics-port", min=0, max=65535,
+                            help="Prometheus /metrics port (default 9101; 0 disables).")
+LIMIT = typer.Option(None, "--limit", min=0, help="Stop after sending this many reviews.")
+AS_JSON = typer.Option(False, "--json", help="Print the summary as JSON.")
+LOG_LEVEL = typer.Option("INFO", "--log-level", help="Logging level.")
+
+
+@app.command("replay")
+def replay_cmd(
+    path: Path = typer.Argument(..., help="IMDB_reviews.json(.gz): JSON lines or a JSON array."),
+    rate: float | None = RATE,
+    speedup: float | None = typer.Option(
+        None, "--speedup", min=0.001,
+        help="Follow review_date order compressed by X (86400: a day per second)."),
+    limit: int | None = LIMIT,
+    loop: bool = typer.Option(False, "--loop", help="Start over at the end (ids get -L<n>)."),
+    shuffle: int | None = typer.Option(
+        None, "--shuffle", help="Shuffle with this seed (bounded buffer, see docs)."),
+    start_at: int = typer.Option(0, "--start-at", min=0, help="Skip this many records first."),
+    label_delay: float | None = LABEL_DELAY,
+    label_fraction: float | None = LABEL_FRACTION,
+    include_label: bool = INCLUDE_LABEL,
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad record."),
+    scenario: str = typer.Option(
+        "none", "--scenario", help="none, label_noise or spoiler_rate (by subsampling)."),
+    drift_at: int | None = typer.Option(None, "--drift-at", min=0,
+                                        help="Record index where the scenario starts."),
+    metrics_port: int | None = METRICS_PORT,
+    as_json: bool = AS_JSON,
+    log_level: str = LOG_LEVEL,
+) -> None:
+    """Replay a dataset file onto the reviews topic, labels later onto the labels topic."""
+    configure_logging(log_level)
+    if not path.is_file():
+        typer.echo(f"error: input file not found: {path}", err=True)
+        raise typer.Exit(2)
+    settings = ProducerSettings()
+    passes = file_passes(path, start_at=start_at, loop=loop, shuffle_seed=shuffle,
+                         shuffle_buffer=settings.shuffle_buffer)
+    total = None if (loop or limit) else _count_lines(path)
+    options = ReplayOptions(
+        rate=rate, speedup=speedup, limit=limit, label_delay_s=label_delay,
+        label_fraction=label_fraction, include_label=include_label, strict=strict,
+        scenario=scenario, drift_at=drift_at, total=total, label_source="dataset",
+    )
+    _run(passes, options, metrics_port, as_json)
+
+
+@app.command()
+def stream(
+    n: int = typer.Option(..., "--n", min=0, help="Number of reviews to generate and send."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
+    scenario: str = typer.Option("none", "--scenario", help=SCENARIO_HELP,
+                                 callback=_check_scenario),
+    drift_at: int | None = typer.Option(None, "--drift-at", min=0,
+                                        help="Record index where the scenario starts."),
+    start_index: int = typer.Option(0, "--start-index", min=0, help="First record index."),
+    rate: float | None = RATE,
+    limit: int | None = LIMIT,
+    label_delay: float | None = LABEL_DELAY,
+    label_fraction: float | None = LABEL_FRACTION,
+    include_label: bool = INCLUDE_LABEL,
+    metrics_port: int | None = METRICS_PORT,
+    as_json: bool = AS_JSON,
+    log_level: str = LOG_LEVEL,
+) -> None:
+    """Generate synthetic reviews and publish them directly (what the demo runs)."""
+    configure_logging(log_level)
+    options = ReplayOptions(
+        rate=rate, limit=limit, label_delay_s=label_delay, label_fraction=label_fraction,
+        include_label=include_label, total=n, label_source="synthetic",
+    )
+    _run(synth_passes(n, seed, scenario, drift_at, start_index), options, metrics_port, as_json)

@@ -1,0 +1,178 @@
+"""The Kafka side: one idempotent producer, delivery accounting, delayed labels."""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, KafkaException, Message
+
+from producer.exceptions import BrokerUnavailable
+from producer.metrics import ProducerMetrics
+from producer.settings import ProducerSettings
+from spoiler_common.contracts import LabelArrived, encode, headers_for, utc_now
+from spoiler_common.kafka import producer as build_producer
+from spoiler_common.settings import KafkaSettings
+from spoiler_common.topics import topic_name
+
+log = logging.getLogger(__name__)
+# Serve delivery reports every this many messages: often enough to keep the
+# queue moving, rarely enough that poll() is not the hot path.
+POLL_EVERY = 512
+
+
+@dataclass
+class Deliveries:
+    sent: int = 0
+    failed: int = 0
+    labels_sent: int = 0
+    labels_failed: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def keep_label(review_id: str, fraction: float) -> bool:
+    """Whether this review's label is sent: a hash decision, the same in every run."""
+    if fraction >= 1.0:
+        return True
+    return zlib.crc32(review_id.encode("utf-8")) < fraction * 2**32
+
+
+class Publisher:
+    """Sends reviews now and their labels `label_delay_s` later, counting deliveries."""
+
+    def __init__(self, kafka: KafkaSettings, settings: ProducerSettings,
+                 metrics: ProducerMetrics, *, label_delay_s: float, label_source: str) -> None:
+        self.reviews_topic = topic_name("reviews", kafka.topic_prefix)
+        self.labels_topic = topic_name("labels", kafka.topic_prefix)
+        self.kafka = kafka
+        self.settings = settings
+        self.metrics = metrics
+        self.label_delay_s = label_delay_s
+        self.label_source = label_source
+        self.deliveries = Deliveries()
+        self.pending_labels: deque[tuple[float, str, bool]] = deque()
+        self._review_headers: list[tuple[str, bytes]] | None = None
+        self._label_headers: list[tuple[str, bytes]] | None = None
+        self._since_poll = 0
+        self._producer = build_producer(
+            kafka,
+            settings.client_id,
+            **{
+                "queue.buffering.max.messages": settings.queue_max_messages,
+                "queue.buffering.max.kbytes": 2_097_151,
+                "linger.ms": settings.linger_ms,
+                "batch.size": settings.batch_size,
+                "compression.type": settings.compression,
+                "error_cb": self._on_error,
+                "logger": logging.getLogger("producer.librdkafka"),
+            },
+        )
+
+    # -- start-up ---------------------------------------------------------------------
+    def check(self) -> None:
+        """Fail fast, with one clear sentence, when Kafka or the topics are not there."""
+        try:
+            metadata = self._producer.list_topics(timeout=self.settings.connect_timeout_s)
+        except KafkaException as exc:
+            raise BrokerUnavailable(
+                f"cannot reach Kafka at {self.kafka.bootstrap_servers} within "
+                f"{self.settings.connect_timeout_s:.0f}s ({exc.args[0].str()}): start it "
+                "(make up) or set SPOILER_KAFKA_BOOTSTRAP_SERVERS"
+            ) from exc
+        for topic in (self.reviews_topic, self.labels_topic):
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                raise BrokerUnavailable(
+                    f"topic {topic} does not exist on {self.kafka.bootstrap_servers}: create "
+                    "the topics with `spoiler-topics ensure` (make up does it)"
+                )
+
+    def _on_error(self, error: KafkaError) -> None:
+        log.warning("Kafka client error code=%s error=%s", error.name(), error.str())
+
+    # -- hot path ---------------------------------------------------------------------
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        is_label = msg.topic() == self.labels_topic
+        if err is not None:
+            name = err.name()
+            self.deliveries.errors[name] = self.deliveries.errors.get(name, 0) + 1
+            if is_label:
+                self.deliveries.labels_failed += 1
+            else:
+                self.deliveries.failed += 1
+            self.metrics.failed.inc()
+            if self.deliveries.failed + self.deliveries.labels_failed <= 10:
+                log.error("Delivery failed topic=%s key=%s error=%s", msg.topic(),
+                          msg.key(), err.str())
+            return
+        if is_label:
+            self.deliveries.labels_sent += 1
+            self.metrics.labels_sent.inc()
+        else:
+            self.deliveries.sent += 1
+            self.metrics.sent.inc()
+        latency = msg.latency()
+        if latency is not None:
+            self.metrics.send_latency.observe(latency)
+
+    def _produce(self, topic: str, key: bytes, value: bytes,
+                 headers: list[tuple[str, bytes]]) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, headers=headers,
+                                       on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                # The local queue is full: let the broker catch up.
+                self._producer.poll(0.05)
+        self._since_poll += 1
+        if self._since_poll >= POLL_EVERY:
+            self._since_poll = 0
+            self._producer.poll(0)
+
+    def send_review(self, review_id: str, value: bytes, headers: list[tuple[str, bytes]],
+                    label: bool | None) -> None:
+        self._produce(self.reviews_topic, review_id.encode("utf-8"), value, headers)
+        if label is not None:
+            self.pending_labels.append((time.monotonic() + self.label_delay_s, review_id, label))
+            if self.label_delay_s <= 0:
+                self.send_due_labels()
+
+    def send_due_labels(self, now: float | None = None) -> None:
+        labels = self.pending_labels
+        if not labels:
+            return
+        now = time.monotonic() if now is None else now
+        while labels and labels[0][0] <= now:
+            _, review_id, is_spoiler = labels.popleft()
+            message = LabelArrived(review_id=review_id, is_spoiler=is_spoiler,
+                                   labelled_at=utc_now(), source=self.label_source)
+            if self._label_headers is None:
+                self._label_headers = headers_for(message, self.settings.source)
+            self._produce(self.labels_topic, review_id.encode("utf-8"), encode(message),
+                          self._label_headers)
+
+    def idle(self, seconds: float) -> None:
+        """Wait `seconds`, serving delivery reports meanwhile."""
+        self._producer.poll(seconds)
+
+    def next_label_in(self) -> float | None:
+        if not self.pending_labels:
+            return None
+        return max(self.pending_labels[0][0] - time.monotonic(), 0.0)
+
+    def drop_pending_labels(self) -> int:
+        dropped = len(self.pending_labels)
+        self.pending_labels.clear()
+        return dropped
+
+    def flush(self) -> int:
+        """Wait for every outstanding delivery; return how many never got one."""
+        left = self._producer.flush(self.settings.flush_timeout_s)
+        if left:
+            log.error("Messages still undelivered after flush count=%d timeout_s=%.0f", left,
+                      self.settings.flush_timeout_s)
+        return left

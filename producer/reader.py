@@ -1,0 +1,188 @@
+"""Stream records out of a dataset file: JSON lines, a JSON array, either gzipped.
+
+Memory stays flat whatever the file size: JSON lines are read a line at a time,
+arrays are parsed element by element from a sliding buffer. Nothing is
+validated here beyond "is it a JSON object"; each problem becomes a
+`RawRecord` with a reason code, never an exception (except a missing or
+unreadable file).
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from producer.exceptions import InputFileError
+
+BOM = b"\xef\xbb\xbf"
+CHUNK = 1 << 20
+# An array element larger than this that still does not parse is malformed, not cut short.
+MAX_ELEMENT_CHARS = 4 << 20
+# Undecodable bytes survive as lone surrogates (surrogateescape) so one bad element
+# can be skipped without losing the rest of the array.
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+FileFormat = Literal["jsonl", "array"]
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One record of the file: parsed `data`, or `reason`/`detail` saying why not."""
+
+    line: int
+    data: dict[str, Any] | None = None
+    reason: str | None = None
+    detail: str = ""
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    except FileNotFoundError:
+        raise InputFileError(f"input file not found: {path}") from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read input file {path}: {exc.strerror}") from exc
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
+
+
+def detect_format(path: Path) -> FileFormat:
+    """`array` when the first non-blank character (after a BOM) is `[`, else `jsonl`."""
+    with _open(path) as f:
+        try:
+            head = f.read(4096)
+        except (OSError, EOFError) as exc:
+            raise InputFileError(f"cannot read input file {path}: {exc}") from exc
+    head = head.removeprefix(BOM).lstrip()
+    return "array" if head.startswith(b"[") else "jsonl"
+
+
+def read_records(path: Path) -> Iterator[RawRecord]:
+    """Every record of `path` in file order, good or bad."""
+    if detect_format(path) == "array":
+        yield from _read_array(path)
+    else:
+        yield from _read_lines(path)
+
+
+def _not_object(line: int, value: Any) -> RawRecord:
+    return RawRecord(line, None, "not_object",
+                     f"a JSON {type(value).__name__}, not an object")
+
+
+def _read_lines(path: Path) -> Iterator[RawRecord]:
+    with _open(path) as f:
+        line = 0
+        try:
+            for raw in f:
+                line += 1
+                if line == 1:
+                    raw = raw.removeprefix(BOM)
+                complete = raw.endswith(b"\n")
+                raw = raw.strip()
+                if not raw:
+                    continue
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    bad = raw[exc.start:exc.start + 1]
+                    yield RawRecord(line, None, "invalid_utf8",
+                                    f"byte {bad!r} at column {exc.start + 1} is not UTF-8")
+                    continue
+                try:
+                    data = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    if complete:
+                        yield RawRecord(line, None, "invalid_json",
+                                        f"{exc.msg} at column {exc.colno}")
+                    else:
+                        yield RawRecord(line, None, "truncated_line",
+                                        f"last line ends mid-record ({exc.msg})")
+                    continue
+                if type(data) is not dict:
+                    yield _not_object(line, data)
+                    continue
+                yield RawRecord(line, data)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            yield RawRecord(line + 1, None, "truncated_file",
+                            f"compressed file is cut short or corrupt: {exc}")
+
+
+def _read_array(path: Path) -> Iterator[RawRecord]:
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    with _open(path) as f:
+        buf, pos, line, eof = "", 0, 1, False
+
+        def fill() -> bool:
+            nonlocal buf, pos, eof
+            if eof:
+                return False
+            try:
+                chunk = f.read(CHUNK)
+            except (EOFError, zlib.error, gzip.BadGzipFile):
+                chunk = b""
+            eof = not chunk
+            buf = buf[pos:] + utf8.decode(chunk, final=eof)
+            pos = 0
+            return True
+
+        fill()
+        if buf.startswith("\ufeff"):
+            pos = 1
+        started = False
+        while True:
+            # Skip blanks and separators, counting lines for the messages.
+            while True:
+                while pos < len(buf) and buf[pos] in " \t\r\n,":
+                    if buf[pos] == "\n":
+                        line += 1
+                    pos += 1
+                if pos < len(buf) or not fill():
+                    break
+            if pos >= len(buf):
+                if started:
+                    yield RawRecord(line, None, "truncated_file",
+                                    "the JSON array is not closed with ']'")
+                return
+            char = buf[pos]
+            if not started:
+                if char != "[":
+                    yield RawRecord(line, None, "invalid_json", "expected '[' to open the array")
+                    return
+                started = True
+                pos += 1
+                continue
+            if char == "]":
+                return
+            while True:
+                try:
+                    value, end = decoder.raw_decode(buf, pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    if len(buf) - pos < MAX_ELEMENT_CHARS and fill():
+                        continue
+                    reason = "truncated_file" if eof and exc.pos >= len(buf) - 1 else "invalid_json"
+                    yield RawRecord(line, None, reason,
+                                    f"{exc.msg}; a JSON array cannot be resynchronised, "
+                                    "the rest of the file is skipped")
+                    return
+            start_line = line
+            line += buf.count("\n", pos, end)
+            bad = _SURROGATE.search(buf, pos, end)
+            pos = end
+            if bad is not None:
+                byte = bad.group().encode("utf-8", "surrogateescape")
+                yield RawRecord(start_line, None, "invalid_utf8", f"byte {byte!r} is not UTF-8")
+            elif type(value) is not dict:
+                yield _not_object(start_line, value)
+            else:
+                yield RawRecord(start_line, value)

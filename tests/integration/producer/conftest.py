@@ -1,0 +1,60 @@
+"""Helpers of the producer's integration tests: read back what landed on a topic."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from confluent_kafka import TopicPartition
+
+from producer.settings import ProducerSettings
+from spoiler_common.kafka import consumer
+from spoiler_common.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class Landed:
+    key: bytes
+    value: bytes
+    headers: dict[str, bytes]
+    timestamp_ms: int
+    partition: int
+
+
+def topic_count(kafka: KafkaSettings, topic: str) -> int:
+    """Messages on `topic` right now: the sum of its partitions' high watermarks."""
+    c = consumer(kafka, f"count-{uuid.uuid4().hex[:8]}", "producer-tests")
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in parts)
+    finally:
+        c.close()
+
+
+def read_all(
+    kafka: KafkaSettings, topic: str, expected: int, timeout_s: float = 30
+) -> list[Landed]:
+    """Every message of `topic` (at least `expected` of them), from the beginning."""
+    c = consumer(kafka, f"read-{uuid.uuid4().hex[:8]}", "producer-tests")
+    c.subscribe([topic])
+    out: list[Landed] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            for msg in c.consume(1000, timeout=0.5):
+                if msg.error():
+                    continue
+                out.append(Landed(msg.key(), msg.value(), dict(msg.headers() or []),
+                                  msg.timestamp()[1], msg.partition()))
+    finally:
+        c.close()
+    return out
+
+
+@pytest.fixture
+def producer_settings() -> ProducerSettings:
+    """No metrics server and quiet progress: tests run side by side."""
+    return ProducerSettings(metrics_port=0, label_delay_s=0.0, connect_timeout_s=10)

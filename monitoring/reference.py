@@ -115,7 +115,8 @@ def parse(meta: Mapping[str, Any]) -> Reference:
                                                    "counts": block["counts"]})
     for feature, keys in FEATURE_KEYS.items():
         for key in keys:
-            if key in block and feature not in histograms:
+            # A null entry means the validation set lacked that input (e.g. no ratings).
+            if block.get(key) is not None and feature not in histograms:
                 histograms[feature] = _histogram(key, block[key])
     metrics = {k: float(v) for k, v in (meta.get("metrics") or {}).items()
                if isinstance(v, int | float)}

@@ -54,6 +54,11 @@ def test_reference_parses_histograms_and_share() -> None:
     assert ref.training_spoiler_rate == 0.25
 
 
+def test_reference_null_feature_is_skipped() -> None:
+    ref = reference.parse({**META, "reference": {**META["reference"], "rating": None}})
+    assert "rating" not in ref.histograms and "score" in ref.histograms
+
+
 def test_reference_rejects_malformed_histogram() -> None:
     bad = {**META, "reference": {"score": {"bins": [0, 1], "counts": [1, 2]}}}
     with pytest.raises(reference.ReferenceError_):

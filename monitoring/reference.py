@@ -31,6 +31,11 @@ FEATURE_KEYS: dict[str, tuple[str, ...]] = {
     "empty_summary": ("empty_summary_share", "empty_summary", "summary_empty"),
 }
 FEATURES = tuple(FEATURE_KEYS)
+METRIC_ALIASES: dict[str, tuple[str, ...]] = {
+    "accuracy": ("test_accuracy", "validation_accuracy", "val_accuracy"),
+    "f1": ("f1_spoiler", "test_f1_spoiler", "validation_f1_spoiler", "val_f1_spoiler",
+           "test_f1"),
+}
 # A share given as one number becomes a two-bin histogram (no / yes).
 BERNOULLI_EDGES = (0.0, 0.5, 1.0)
 
@@ -119,7 +124,12 @@ def parse(meta: Mapping[str, Any]) -> Reference:
             if block.get(key) is not None and feature not in histograms:
                 histograms[feature] = _histogram(key, block[key])
     metrics = {k: float(v) for k, v in (meta.get("metrics") or {}).items()
-               if isinstance(v, int | float)}
+               if isinstance(v, int | float) and not isinstance(v, bool)}
+    # The alert rules compare against `accuracy` and `f1`: accept the usual prefixed names.
+    for short, names in METRIC_ALIASES.items():
+        found = next((metrics[n] for n in names if n in metrics), None)
+        if short not in metrics and found is not None:
+            metrics[short] = found
     rate = meta.get("training_spoiler_rate")
     return Reference(
         model_name=str(meta.get("name", "unknown")),

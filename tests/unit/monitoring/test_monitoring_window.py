@@ -54,6 +54,11 @@ def test_reference_parses_histograms_and_share() -> None:
     assert ref.training_spoiler_rate == 0.25
 
 
+def test_reference_metric_aliases() -> None:
+    ref = reference.parse({**META, "metrics": {"test_accuracy": 0.8, "f1_spoiler": 0.5}})
+    assert ref.metrics["accuracy"] == 0.8 and ref.metrics["f1"] == 0.5
+
+
 def test_reference_null_feature_is_skipped() -> None:
     ref = reference.parse({**META, "reference": {**META["reference"], "rating": None}})
     assert "rating" not in ref.histograms and "score" in ref.histograms

@@ -66,17 +66,19 @@ class ProgressReporter:
     def advance(self, k: int = 1) -> None:
         self.done += k
         self._pending += k
-        if not self.enabled:
+        # Reading the clock per message would show in the replay's hot path.
+        if not self.enabled or self._pending < 16:
             return
         now = time.monotonic()
         if self._bar is not None:
             # Refreshing rich per message would cost more than sending it.
-            if self._pending >= 1000 or now >= self._next_log:
+            if now >= self._next_log:
                 self._bar.update(self._task, completed=self.done,  # type: ignore[arg-type]
                                  rate=f"{self.rate(now):,.0f}")
-                self._pending = 0
                 self._next_log = now + 0.2
+            self._pending = 0
             return
+        self._pending = 0
         if now >= self._next_log:
             self._next_log = now + self.interval_s
             self.log_line(now)

@@ -7,6 +7,7 @@ import time
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 # Serve delivery reports every this many messages: often enough to keep the
 # queue moving, rarely enough that poll() is not the hot path.
 POLL_EVERY = 512
+# Observe the send latency of one review in 2**k (the histogram is a sample).
+LATENCY_SAMPLE_MASK = 0x7
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Publisher:
         self._review_headers: list[tuple[str, bytes]] | None = None
         self._label_headers: list[tuple[str, bytes]] | None = None
         self._since_poll = 0
+        self._latencies: list[float | None] = []
+        self._synced = (0, 0, 0)
         self._producer = build_producer(
             kafka,
             settings.client_id,
@@ -94,48 +99,71 @@ class Publisher:
         log.warning("Kafka client error code=%s error=%s", error.name(), error.str())
 
     # -- hot path ---------------------------------------------------------------------
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        is_label = msg.topic() == self.labels_topic
-        if err is not None:
-            name = err.name()
-            self.deliveries.errors[name] = self.deliveries.errors.get(name, 0) + 1
-            if is_label:
-                self.deliveries.labels_failed += 1
-            else:
-                self.deliveries.failed += 1
-            self.metrics.failed.inc()
-            if self.deliveries.failed + self.deliveries.labels_failed <= 10:
-                log.error("Delivery failed topic=%s key=%s error=%s", msg.topic(),
-                          msg.key(), err.str())
-            return
-        if is_label:
-            self.deliveries.labels_sent += 1
-            self.metrics.labels_sent.inc()
-        else:
+    # Delivery callbacks only count; Prometheus is brought up to date in bulk at each
+    # poll (`_sync_metrics`), and latency is sampled, because per-message metric
+    # updates cost as much as the send itself.
+    def _on_review(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
             self.deliveries.sent += 1
-            self.metrics.sent.inc()
-        latency = msg.latency()
-        if latency is not None:
-            self.metrics.send_latency.observe(latency)
+            if not self.deliveries.sent & LATENCY_SAMPLE_MASK:
+                self._latencies.append(msg.latency())
+        else:
+            self._failed(err, msg)
+            self.deliveries.failed += 1
+
+    def _on_label(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.deliveries.labels_sent += 1
+        else:
+            self._failed(err, msg)
+            self.deliveries.labels_failed += 1
+
+    def _failed(self, err: KafkaError, msg: Message) -> None:
+        name = err.name()
+        self.deliveries.errors[name] = self.deliveries.errors.get(name, 0) + 1
+        if sum(self.deliveries.errors.values()) <= 10:
+            log.error("Delivery failed topic=%s key=%s error=%s", msg.topic(), msg.key(),
+                      err.str())
+
+    def _sync_metrics(self) -> None:
+        d, m, last = self.deliveries, self.metrics, self._synced
+        if d.sent != last[0]:
+            m.sent.inc(d.sent - last[0])
+        failed = d.failed + d.labels_failed
+        if failed != last[1]:
+            m.failed.inc(failed - last[1])
+        if d.labels_sent != last[2]:
+            m.labels_sent.inc(d.labels_sent - last[2])
+        self._synced = (d.sent, failed, d.labels_sent)
+        if self._latencies:
+            observe = m.send_latency.observe
+            for latency in self._latencies:
+                if latency is not None:
+                    observe(latency)
+            self._latencies.clear()
+
+    def poll(self, timeout: float = 0.0) -> None:
+        self._producer.poll(timeout)
+        self._sync_metrics()
 
     def _produce(self, topic: str, key: bytes, value: bytes,
-                 headers: list[tuple[str, bytes]]) -> None:
+                 headers: list[tuple[str, bytes]], callback: Any) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=headers,
-                                       on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key, headers=headers, on_delivery=callback)
                 break
             except BufferError:
                 # The local queue is full: let the broker catch up.
-                self._producer.poll(0.05)
+                self.poll(0.05)
         self._since_poll += 1
         if self._since_poll >= POLL_EVERY:
             self._since_poll = 0
-            self._producer.poll(0)
+            self.poll(0)
 
     def send_review(self, review_id: str, value: bytes, headers: list[tuple[str, bytes]],
                     label: bool | None) -> None:
-        self._produce(self.reviews_topic, review_id.encode("utf-8"), value, headers)
+        self._produce(self.reviews_topic, review_id.encode("utf-8"), value, headers,
+                      self._on_review)
         if label is not None:
             self.pending_labels.append((time.monotonic() + self.label_delay_s, review_id, label))
             if self.label_delay_s <= 0:
@@ -153,11 +181,11 @@ class Publisher:
             if self._label_headers is None:
                 self._label_headers = headers_for(message, self.settings.source)
             self._produce(self.labels_topic, review_id.encode("utf-8"), encode(message),
-                          self._label_headers)
+                          self._label_headers, self._on_label)
 
     def idle(self, seconds: float) -> None:
         """Wait `seconds`, serving delivery reports meanwhile."""
-        self._producer.poll(seconds)
+        self.poll(seconds)
 
     def next_label_in(self) -> float | None:
         if not self.pending_labels:
@@ -172,6 +200,7 @@ class Publisher:
     def flush(self) -> int:
         """Wait for every outstanding delivery; return how many never got one."""
         left = self._producer.flush(self.settings.flush_timeout_s)
+        self._sync_metrics()
         if left:
             log.error("Messages still undelivered after flush count=%d timeout_s=%.0f", left,
                       self.settings.flush_timeout_s)

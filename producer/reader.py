@@ -40,6 +40,8 @@ class RawRecord:
     data: dict[str, Any] | None = None
     reason: str | None = None
     detail: str = ""
+    # False only when the raw text was searched and holds no NUL (escaped or not).
+    maybe_nul: bool = True
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -110,7 +112,7 @@ def _read_lines(path: Path) -> Iterator[RawRecord]:
                 if type(data) is not dict:
                     yield _not_object(line, data)
                     continue
-                yield RawRecord(line, data)
+                yield RawRecord(line, data, maybe_nul="\\u0000" in text or "\x00" in text)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             yield RawRecord(line + 1, None, "truncated_file",
                             f"compressed file is cut short or corrupt: {exc}")

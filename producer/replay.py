@@ -200,7 +200,7 @@ def replay(
                         wait = pacer.wait(data.get("review_date"))
                     try:
                         review, label = to_review(data, utc_now(), include_label=include_label,
-                                                  id_suffix=suffix)
+                                                  id_suffix=suffix, check_nul=record.maybe_nul)
                     except ContractError as exc:
                         skip(record.line, exc.reason, str(exc.args[0]))
                         continue

@@ -182,3 +182,26 @@ def test_file_scenarios(
               for m in read_all(kafka_settings, topics["labels"].name, summary.labels_sent)]
     assert summary.skipped["scenario"] > 800
     assert 0.5 < sum(labels) / len(labels) < 0.7
+
+
+def test_metrics_are_served_with_the_documented_names(
+    kafka_settings: KafkaSettings, topics: dict[str, TopicSpec],
+    producer_settings: ProducerSettings, free_port: int,
+) -> None:
+    import urllib.request
+
+    from producer.metrics import ProducerMetrics
+
+    metrics = ProducerMetrics.create()
+    metrics.serve("127.0.0.1", free_port)
+    try:
+        replay(synth_passes(50, 9, "none", None), kafka_settings, producer_settings,
+               ReplayOptions(**QUIET), metrics=metrics)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{free_port}/metrics").read().decode()
+    finally:
+        metrics.close()
+    assert "spoiler_producer_sent_total 50.0" in body
+    assert "spoiler_producer_labels_sent_total 50.0" in body
+    assert "spoiler_producer_failed_total 0.0" in body
+    assert "spoiler_producer_send_latency_seconds_count" in body
+    assert "spoiler_producer_skipped_total" in body

@@ -40,30 +40,37 @@ def log(msg: str) -> None:
 
 
 def pick_bundle() -> tuple[Path, Path | None]:
-    """The served bundle if there is one (else the tiny one), and its PyTorch checkpoint."""
+    """A bundle and the PyTorch checkpoint it was exported from (for the naive baseline).
+
+    SPOILER_BENCH_BUNDLE / SPOILER_BENCH_CHECKPOINT choose them (e.g. the MiniLM bundle
+    and `<work>/train/model`); otherwise the served bundle if its checkpoint is found,
+    else the tiny bundle, built once with its checkpoint kept.
+    """
     from stream_processor.settings import WorkerSettings
 
-    env = os.environ.get("SPOILER_BENCH_BUNDLE")
-    bundle = Path(env) if env else WorkerSettings().bundle_path
-    if not (bundle / "bundle.json").exists():
-        from training.tiny import build_tiny_bundle
+    env_bundle = os.environ.get("SPOILER_BENCH_BUNDLE")
+    env_ckpt = os.environ.get("SPOILER_BENCH_CHECKPOINT")
+    if env_bundle:
+        return Path(env_bundle), Path(env_ckpt) if env_ckpt else None
+    served = WorkerSettings().bundle_path
+    if (served / "bundle.json").exists() and torch_checkpoint(served) is not None:
+        return served, torch_checkpoint(served)
+    from training.pipeline import build_bundle
+    from training.tiny import generated_reviews, tiny_params
 
-        bundle = Path(tempfile.gettempdir()) / "spoiler-bench-tiny-bundle"
-        if not (bundle / "bundle.json").exists():
-            log(f"no served bundle; building the tiny one in {bundle}")
-            build_tiny_bundle(bundle, version="tiny-bench")
-    return bundle, torch_checkpoint(bundle)
+    root = Path(tempfile.gettempdir()) / "spoiler-bench-tiny"
+    bundle, work = root / "bundle", root / "work"
+    if not (bundle / "bundle.json").exists():
+        log(f"building the tiny bundle (checkpoint kept) in {root}")
+        build_bundle(generated_reviews(572, 0), work, bundle, tiny_params("tiny-bench", 0))
+    return bundle, work / "train" / "model"
 
 
 def torch_checkpoint(bundle: Path) -> Path | None:
     """Where the PyTorch (transformers) form of the bundle's model is, if anywhere."""
-    meta = json.loads((bundle / "bundle.json").read_text())
-    for candidate in (
-        meta.get("checkpoint"), meta.get("torch_checkpoint"),
-        bundle / "checkpoint", bundle / "hf", bundle.parent / f"{bundle.name}-checkpoint",
-    ):
-        if candidate and (Path(candidate) / "config.json").exists():
-            return Path(candidate)
+    for candidate in (bundle / "checkpoint", bundle.parent / "work" / "train" / "model"):
+        if (candidate / "config.json").exists():
+            return candidate
     return None
 
 
@@ -92,12 +99,18 @@ def ceiling(bundle_path: Path, texts: list[str]) -> dict[str, float]:
 
 def naive(checkpoint: Path, texts: list[str], max_length: int) -> dict[str, float]:
     """The original project's approach: one transformers pipeline call per message."""
+    import inspect
+
     import torch
-    from transformers import pipeline
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
     torch.set_num_threads(THREADS)
-    clf = pipeline("text-classification", model=str(checkpoint), tokenizer=str(checkpoint),
-                   device=-1)
+    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint))
+    # A BERT vocabulary on a DistilBERT body: feed only the inputs the model takes.
+    inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids")
+              if n in inspect.signature(model.forward).parameters]
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), model_input_names=inputs)
+    clf = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
     kwargs = {"truncation": True, "max_length": max_length}
     clf(texts[0], **kwargs)  # warm-up
     started = time.perf_counter()

@@ -57,17 +57,6 @@ class Message(Protocol):
 
 
 @dataclass(frozen=True)
-class Source:
-    """Where a row came from, to dead-letter it if the database rejects it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(frozen=True)
 class Rejected:
     """A message the sink refuses: published to the dead-letter topic."""
 
@@ -79,7 +68,8 @@ class Rejected:
 class TableRows:
     table: Table
     rows: list[Row] = field(default_factory=list)
-    sources: list[Source] = field(default_factory=list)
+    # The message each row came from, to dead-letter it if the database refuses the row.
+    sources: list[Message] = field(default_factory=list)
 
 
 @dataclass
@@ -90,16 +80,18 @@ class PreparedBatch:
     offsets: dict[tuple[str, int], int]
     messages: int
     per_topic: dict[str, int] = field(default_factory=dict)
+    # The consumer's assignment generation it was read in (see Sink._on_revoke).
+    generation: int = 0
 
     @property
     def row_count(self) -> int:
         return sum(len(t.rows) for t in self.tables.values())
 
 
-_ROLE_TABLE: dict[str, tuple[Table, type[Any], Callable[[Any], Row]]] = {
-    "reviews": (REVIEWS, ReviewPublished, review_row),
-    "predictions": (PREDICTIONS, SpoilerPredicted, prediction_row),
-    "labels": (LABELS, LabelArrived, label_row),
+_ROLE_TABLE: dict[str, tuple[Table, type[Any], Callable[[Any], Row], tuple[int, ...]]] = {
+    "reviews": (REVIEWS, ReviewPublished, review_row, key_indexes(REVIEWS)),
+    "predictions": (PREDICTIONS, SpoilerPredicted, prediction_row, key_indexes(PREDICTIONS)),
+    "labels": (LABELS, LabelArrived, label_row, key_indexes(LABELS)),
 }
 
 
@@ -150,7 +142,7 @@ def prepare(
 ) -> PreparedBatch:
     """Validate, convert and de-duplicate one batch (see the module docstring)."""
     tables = {t.name: TableRows(t) for t in (REVIEWS, PREDICTIONS, LABELS, DEAD_LETTERS)}
-    keyed: dict[str, dict[tuple[Any, ...], tuple[Row, Source]]] = {t: {} for t in tables}
+    keyed: dict[str, dict[Any, tuple[Row, Message]]] = {t: {} for t in tables}
     rejected: list[Rejected] = []
     offsets: dict[tuple[str, int], int] = {}
     count = 0
@@ -163,23 +155,22 @@ def prepare(
         offsets[(topic, partition)] = max(offsets.get((topic, partition), 0), offset + 1)
         role = roles[topic]
         raw = msg.value()
-        source = Source(topic, partition, offset, msg.key(), raw)
         if role == "dead_letters":
             try:
                 letter = decode(raw, DeadLetter)
                 row = dead_letter_row(letter, partition, offset)
             except ContractError as exc:
                 row = _unreadable_row(msg, exc)
-            keyed["dead_letters"][(partition, offset)] = (row, source)
+            keyed["dead_letters"][(partition, offset)] = (row, msg)
             continue
-        table, model, to_row = _ROLE_TABLE[role]
+        table, model, to_row, idx = _ROLE_TABLE[role]
         try:
             row = to_row(decode(raw, model))
         except ContractError as exc:
-            rejected.append(reject(source, exc, max_dead_letter_bytes))
+            rejected.append(reject(msg, exc, max_dead_letter_bytes))
             continue
-        idx = key_indexes(table)
-        keyed[table.name][tuple(row[i] for i in idx)] = (row, source)
+        row_key = row[idx[0]] if len(idx) == 1 else tuple(row[i] for i in idx)
+        keyed[table.name][row_key] = (row, msg)
     for name, by_key in keyed.items():
         for key in sorted(by_key):
             row, source = by_key[key]
@@ -189,22 +180,23 @@ def prepare(
 
 
 def reject(
-    source: Source,
+    msg: Message,
     error: ContractError | str,
     max_dead_letter_bytes: int,
     reason: str | None = None,
 ) -> Rejected:
+    """The dead letter (service ``sink``) for a message the sink refuses."""
     letter = dead_letter_for(
-        source.value,
+        msg.value(),
         error,
         service=SERVICE,
         reason=reason,
-        raw_key=source.key,
-        source_topic=source.topic,
-        partition=source.partition,
-        offset=source.offset,
+        raw_key=msg.key(),
+        source_topic=msg.topic(),
+        partition=msg.partition(),
+        offset=msg.offset(),
     )
-    return Rejected(truncate_dead_letter(letter, max_dead_letter_bytes), source.key)
+    return Rejected(truncate_dead_letter(letter, max_dead_letter_bytes), msg.key())
 
 
 __all__ = [
@@ -213,7 +205,6 @@ __all__ = [
     "Message",
     "PreparedBatch",
     "Rejected",
-    "Source",
     "TableRows",
     "prepare",
     "reject",

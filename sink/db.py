@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from sink.batch import PreparedBatch, Source
+from sink.batch import Message, PreparedBatch
 from sink.exceptions import DatabaseUnavailable
 from sink.tables import TABLES, Table
 
@@ -71,7 +71,8 @@ def statements(table: Table) -> Statements:
             "CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
             "SELECT {cols} FROM {table} WITH NO DATA"
         ).format(stage=_stage(table), cols=cols, table=sql.Identifier(table.name)),
-        copy=sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=_stage(table), cols=cols),
+        copy=sql.SQL("COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)").format(
+            stage=_stage(table), cols=cols),
         upsert=sql.SQL("INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}").format(
             table=sql.Identifier(table.name), cols=cols, stage=_stage(table),
             conflict=_conflict(table),
@@ -91,7 +92,7 @@ STATEMENTS: dict[str, Statements] = {t.name: statements(t) for t in TABLES}
 class WriteResult:
     rows: dict[str, int] = field(default_factory=dict)
     # Rows the database refused, with its reason; the caller dead-letters them.
-    refused: list[tuple[str, Source, str]] = field(default_factory=list)
+    refused: list[tuple[str, Message, str]] = field(default_factory=list)
 
 
 class Writer:
@@ -142,6 +143,7 @@ class Writer:
                     continue
                 stmts = STATEMENTS[name]
                 with cur.copy(stmts.copy) as copy:
+                    copy.set_types(part.table.types)
                     for row in part.rows:
                         copy.write_row(row)
                 cur.execute(stmts.upsert)

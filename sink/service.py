@@ -2,21 +2,28 @@
 
 Delivery: at least once from Kafka, idempotent upserts in PostgreSQL, offsets
 committed only after the batch's transaction has committed. A crash anywhere
-replays at most the uncommitted batch, which rewrites identical rows.
+replays at most the uncommitted batches, which rewrite identical rows.
+
+Two threads: the main one consumes and validates the next batch while a writer
+thread stores the previous one (PostgreSQL works on another core meanwhile).
+The writer takes batches strictly in order, one waiting at most, so offsets
+are committed in order and only for stored rows.
 
 Failure policy:
 - bad message (contract): dead-lettered with its reason, offset committed;
 - a row PostgreSQL refuses (data error): dead-lettered as ``db_rejected``;
-- PostgreSQL unreachable or failing: the batch is kept, partitions paused, the
-  write retried with exponential backoff while the loop keeps polling (so the
-  group membership survives), `/healthz` says unhealthy; nothing is committed;
-- rebalance: the pending batch is written and committed within
-  ``revoke_flush_timeout_s``, or dropped uncommitted for the next owner;
-- SIGTERM/SIGINT: the pending batch is written (within ``shutdown_timeout_s``).
+- PostgreSQL unreachable or failing: the writer keeps the batch and retries
+  with exponential backoff; the main thread pauses the partitions and keeps
+  polling (so the group membership survives); `/healthz` says unhealthy;
+  nothing is committed;
+- rebalance: pending batches are written and committed within
+  ``revoke_flush_timeout_s``, or abandoned uncommitted for the next owner;
+- SIGTERM/SIGINT: pending batches are written (within ``shutdown_timeout_s``).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -66,19 +73,34 @@ class Sink:
         self._stop = threading.Event()
         self._buffer: list[Message] = []
         self._buffer_started = 0.0
-        self._generation = 0  # bumped when partitions are revoked
+        self._pending: PreparedBatch | None = None  # prepared, not yet taken by the writer
         self._next_lag = 0.0
+        # Shared with the writer thread.
+        self._cond = threading.Condition()
+        self._queue: collections.deque[PreparedBatch] = collections.deque()
+        self._active = 0  # batches handed over and not finished
+        self._closing = False
+        self._generation = 0  # bumped when partitions are revoked or lost
+        self._deadline: float | None = None  # set at shutdown: give up after it
+        self._wake = threading.Event()  # cuts a retry backoff short
+        self._retrying = threading.Event()
+        self._writer_error: BaseException | None = None
+        # Offsets of stored batches, committed by the main thread: librdkafka's
+        # synchronous commit can block while another thread sits in consume().
+        self._stored_offsets: dict[tuple[str, int], int] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Ask the loop to finish the current batch and exit (signal-handler safe)."""
+        """Ask the loop to finish pending batches and exit (safe from a signal handler)."""
         self._stop.set()
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
         """Consume until stop() (or until `until()` is true), then flush and leave the group."""
         if self._migrate_conninfo and not self._prepare_database():
             return
+        writer = threading.Thread(target=self._writer_loop, name="sink-writer", daemon=True)
+        writer.start()
         self._consumer.subscribe(
             list(self._roles),
             on_assign=self._on_assign,
@@ -90,18 +112,39 @@ class Sink:
         try:
             while not self._stop.is_set() and not (until and until()):
                 self._health.beat()
+                self._raise_if_writer_failed()
+                self._commit_stored()
                 self._poll_once()
                 if self._buffer and self._batch_due():
-                    self._flush(deadline=None)
+                    self._submit_buffer()
                 self._maybe_update_lag()
         finally:
-            if self._buffer:
-                log.info("Stopping: writing the last batch messages=%d", len(self._buffer))
-                self._flush(deadline=time.monotonic() + self.settings.shutdown_timeout_s)
-            self._consumer.close()
-            self._producer.flush(10)
-            self._writer.close()
-            log.info("Sink stopped")
+            self._shutdown(writer)
+
+    def _shutdown(self, writer: threading.Thread) -> None:
+        self._begin_deadline()
+        if self._buffer and self._writer_error is None:
+            log.info("Stopping: writing the last batch messages=%d", len(self._buffer))
+            self._submit_buffer()
+        if not self._wait_idle(self._time_left()):
+            log.error("Stopping with unstored batches; they stay uncommitted and will be re-read")
+        self._commit_stored()
+        self._consumer.close()
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        writer.join(10)
+        self._producer.flush(10)
+        self._writer.close()
+        log.info("Sink stopped")
+
+    def _begin_deadline(self) -> None:
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self.settings.shutdown_timeout_s
+            self._wake.set()
+
+    def _time_left(self) -> float:
+        return 0.0 if self._deadline is None else max(0.0, self._deadline - time.monotonic())
 
     def _prepare_database(self) -> bool:
         """Apply migrations, waiting (with logged retries) for PostgreSQL to come up."""
@@ -122,7 +165,7 @@ class Sink:
                 self._stop.wait(delay)
         return False
 
-    # ---- consuming -------------------------------------------------------------------------
+    # ---- consuming (main thread) -----------------------------------------------------------
 
     def _poll_once(self) -> None:
         if self._buffer:
@@ -151,67 +194,120 @@ class Sink:
             or time.monotonic() - self._buffer_started >= self.settings.batch_max_wait_s
         )
 
-    # ---- writing ---------------------------------------------------------------------------
-
-    def _flush(self, deadline: float | None, in_callback: bool = False) -> bool:
-        """Write the buffer and commit its offsets; retry until done, revoked or `deadline`.
-
-        Returns whether the batch was stored. In a rebalance callback (or at
-        shutdown) there is a deadline and no polling: a batch not stored by then
-        is dropped uncommitted, and whoever owns the partitions next re-reads it.
-        """
-        taken = len(self._buffer)
+    def _prepare_buffer(self) -> PreparedBatch:
         batch = prepare(self._buffer, self._roles, self.settings.dead_letter_max_value_bytes)
-        generation = self._generation
-        attempt = 0
+        batch.generation = self._generation
+        self._buffer = []
+        return batch
+
+    def _submit_buffer(self) -> None:
+        """Hand the buffer to the writer; while it is stuck retrying, keep the group alive."""
+        batch = self._pending = self._prepare_buffer()
         paused: list[TopicPartition] = []
         try:
-            while True:
-                try:
-                    self._store(batch)
-                    # Messages polled while retrying stay for the next batch.
-                    self._buffer = self._buffer[taken:]
-                    self._buffer_started = time.monotonic()
-                    if attempt:
-                        log.info("Write succeeded after retries attempts=%d", attempt + 1)
-                    self._health.set_database(True, "ok")
-                    return True
-                except (DatabaseUnavailable, DeadLetterUnavailable) as exc:
-                    attempt += 1
-                    metrics.RETRIES.inc()
-                    self._health.set_database(False, str(exc))
-                    delay = self._backoff(attempt)
-                    if deadline is not None and time.monotonic() + delay > deadline:
-                        log.error("Giving up on the batch; its %d messages stay uncommitted "
-                                  "and will be re-read: %s", batch.messages, exc)
-                        self._buffer = []
-                        return False
-                    log.warning("Write failed, retrying in %.1fs attempt=%d messages=%d: %s",
-                                delay, attempt, batch.messages, exc)
-                    if deadline is not None or in_callback:
-                        time.sleep(delay)
-                        continue
-                    if not paused:
-                        paused = self._consumer.assignment()
-                        self._consumer.pause(paused)
-                    self._wait_polling(delay)
-                    if self._generation != generation:
-                        return False  # revoked while waiting: the batch was written or dropped
+            while not self._offer(batch, timeout=0.2):
+                self._raise_if_writer_failed()
+                self._commit_stored()
+                self._health.beat()
+                if self._stop.is_set():
+                    self._begin_deadline()
+                if self._pending is not batch:
+                    return  # revoked or lost meanwhile; the callback dealt with it
+                if self._retrying.is_set() and not paused:
+                    paused = self._consumer.assignment()
+                    self._consumer.pause(paused)
+                if paused:
+                    # Serves rebalances and the poll-interval deadline; partitions are
+                    # paused, so at most a message fetched before the pause comes back.
+                    msg = self._consumer.poll(0.2)
+                    if msg is not None:
+                        self._accept(msg)
         finally:
+            if self._pending is batch:
+                self._pending = None
             if paused:
                 try:
                     self._consumer.resume(paused)
                 except KafkaException as exc:  # partitions already gone
                     log.debug("Resume after retry: %s", exc)
 
-    def _wait_polling(self, delay: float) -> None:
-        """Sleep `delay` while serving the group protocol (partitions are paused)."""
-        end = time.monotonic() + delay
-        while (left := end - time.monotonic()) > 0 and not self._stop.is_set():
-            self._health.beat()
-            msg = self._consumer.poll(min(left, 0.5))
-            if msg is not None:  # fetched before the pause took effect; keep it in order
-                self._accept(msg)
+    # ---- hand-over -------------------------------------------------------------------------
+
+    def _offer(self, batch: PreparedBatch, timeout: float) -> bool:
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._queue or self._closing, timeout):
+                return False
+            self._queue.append(batch)
+            self._active += 1
+            self._cond.notify_all()
+            return True
+
+    def _wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._active == 0, timeout)
+
+    def _raise_if_writer_failed(self) -> None:
+        if self._writer_error is not None:
+            raise SinkError(f"the writer thread failed: {self._writer_error}") \
+                from self._writer_error
+
+    # ---- writing (writer thread) -----------------------------------------------------------
+
+    def _writer_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue) or self._closing)
+                if not self._queue:
+                    return
+                batch = self._queue.popleft()
+                self._cond.notify_all()
+            try:
+                self._write_with_retry(batch)
+            except BaseException as exc:
+                log.exception("Writer thread failed")
+                self._writer_error = exc
+                self._stop.set()
+                with self._cond:
+                    self._queue.clear()
+                    self._active = 0
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def _abandoned(self, batch: PreparedBatch) -> bool:
+        """Revoked since it was read, or past the shutdown deadline: leave it uncommitted."""
+        return batch.generation != self._generation or (
+            self._deadline is not None and time.monotonic() > self._deadline
+        )
+
+    def _write_with_retry(self, batch: PreparedBatch) -> None:
+        attempt = 0
+        try:
+            while True:
+                if self._abandoned(batch):
+                    log.warning("Batch abandoned uncommitted (revoked or shutting down); the "
+                                "next owner re-reads it messages=%d", batch.messages)
+                    return
+                try:
+                    self._store(batch)
+                    if attempt:
+                        log.info("Write succeeded after retries attempts=%d", attempt + 1)
+                    self._health.set_database(True, "ok")
+                    return
+                except (DatabaseUnavailable, DeadLetterUnavailable) as exc:
+                    attempt += 1
+                    metrics.RETRIES.inc()
+                    self._health.set_database(False, str(exc))
+                    self._retrying.set()
+                    delay = self._backoff(attempt)
+                    log.warning("Write failed, retrying in %.1fs attempt=%d messages=%d: %s",
+                                delay, attempt, batch.messages, exc)
+                    self._wake.wait(delay)
+                    self._wake.clear()
+        finally:
+            self._retrying.clear()
 
     def _store(self, batch: PreparedBatch) -> None:
         started = time.perf_counter()
@@ -221,18 +317,21 @@ class Sink:
             batch.rejected = []
         result = self._writer.write(batch)
         refused = []
-        for table, source, error in result.refused:
+        for table, msg, error in result.refused:
             if table == "dead_letters":
-                log.error("PostgreSQL refused a dead letter; skipped partition=%d offset=%d: %s",
-                          source.partition, source.offset, error)
+                log.error("PostgreSQL refused a dead letter; skipped partition=%s offset=%s: %s",
+                          msg.partition(), msg.offset(), error)
                 metrics.DEAD_LETTERS.labels("db_rejected").inc()
                 continue
-            refused.append(reject(source, f"PostgreSQL refused the row: {error}",
+            refused.append(reject(msg, f"PostgreSQL refused the row: {error}",
                                   self.settings.dead_letter_max_value_bytes, reason="db_rejected"))
         if refused:
             self._publish(refused)
         elapsed = time.perf_counter() - started
-        self._commit(batch.offsets)
+        with self._cond:
+            if batch.generation == self._generation:
+                for tp, offset in batch.offsets.items():
+                    self._stored_offsets[tp] = max(offset, self._stored_offsets.get(tp, 0))
         metrics.WRITE_SECONDS.observe(elapsed)
         metrics.BATCH_SIZE.observe(batch.messages)
         for table, rows in result.rows.items():
@@ -270,7 +369,10 @@ class Sink:
         for item in rejected:
             metrics.DEAD_LETTERS.labels(item.dead_letter.reason).inc()
 
-    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+    def _commit_stored(self) -> None:
+        """Commit the offsets of every batch stored so far (main thread only)."""
+        with self._cond:
+            offsets, self._stored_offsets = self._stored_offsets, {}
         if not offsets:
             return
         try:
@@ -286,25 +388,43 @@ class Sink:
         s = self.settings
         return float(min(s.retry_max_s, s.retry_initial_s * 2 ** (attempt - 1)))
 
-    # ---- rebalancing -----------------------------------------------------------------------
+    # ---- rebalancing (main thread, inside poll) --------------------------------------------
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("Partitions assigned count=%d", len(partitions))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("Partitions revoked count=%d pending=%d", len(partitions), len(self._buffer))
+        """Store and commit what was read, in order, before the partitions move on."""
+        batches = [self._pending] if self._pending is not None else []
         if self._buffer:
-            self._flush(deadline=time.monotonic() + self.settings.revoke_flush_timeout_s,
-                        in_callback=True)
-        self._buffer = []
-        self._generation += 1
+            batches.append(self._prepare_buffer())
+        self._pending = None
+        log.info("Partitions revoked count=%d pending_batches=%d", len(partitions),
+                 len(batches) + self._active)
+        end = time.monotonic() + self.settings.revoke_flush_timeout_s
+        stored = all(self._offer(b, max(0.0, end - time.monotonic())) for b in batches) \
+            and self._wait_idle(max(0.0, end - time.monotonic()))
+        if not stored:
+            log.warning("Could not store pending batches within %.0fs of the rebalance; they "
+                        "stay uncommitted for the next owner",
+                        self.settings.revoke_flush_timeout_s)
+        self._commit_stored()
+        self._new_generation()
+
+    def _new_generation(self) -> None:
+        """Whatever was read before now is no longer ours to write or commit."""
+        with self._cond:
+            self._generation += 1
+            self._stored_offsets = {}
+        self._wake.set()
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Someone else owns them already: committing now would fail or overwrite theirs.
         log.warning("Partitions lost count=%d; dropping %d uncommitted messages",
                     len(partitions), len(self._buffer))
         self._buffer = []
-        self._generation += 1
+        self._pending = None
+        self._new_generation()
 
     # ---- metrics ---------------------------------------------------------------------------
 

@@ -20,6 +20,12 @@ class Table:
     key: tuple[str, ...]
     # Columns that a newer message for the same key replaces (everything but the key).
     update: tuple[str, ...]
+    # PostgreSQL types of `columns`, for binary COPY.
+    types: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.types) != len(self.columns):
+            raise ValueError(f"{self.name}: one type per column")
 
 
 REVIEWS = Table(
@@ -33,6 +39,7 @@ REVIEWS = Table(
         "movie_id", "user_id", "review_date", "rating", "review_summary", "review_text",
         "text_words", "produced_at",
     ),
+    ("text", "text", "text", "text", "int2", "text", "text", "int4", "timestamptz"),
 )
 PREDICTIONS = Table(
     "predictions",
@@ -47,12 +54,17 @@ PREDICTIONS = Table(
         "predicted_at", "inference_ms", "queue_ms", "end_to_end_ms", "input_tokens",
         "unknown_tokens",
     ),
+    (
+        "text", "text", "text", "float8", "bool", "float8", "timestamptz", "timestamptz",
+        "float8", "float8", "float8", "int4", "int4",
+    ),
 )
 LABELS = Table(
     "labels",
     ("review_id", "is_spoiler", "labelled_at", "source"),
     ("review_id",),
     ("is_spoiler", "labelled_at", "source"),
+    ("text", "bool", "timestamptz", "text"),
 )
 # Dead letters are insert-only: the first copy of a dead letter wins.
 DEAD_LETTERS = Table(
@@ -63,6 +75,10 @@ DEAD_LETTERS = Table(
     ),
     ("dlq_partition", "dlq_offset"),
     (),
+    (
+        "int4", "int8", "text", "text", "text", "text", "int4", "int8", "text", "text", "text",
+        "timestamptz",
+    ),
 )
 TABLES: tuple[Table, ...] = (REVIEWS, PREDICTIONS, LABELS, DEAD_LETTERS)
 

@@ -11,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -45,7 +46,7 @@ class ProgressReporter:
         self._next_log = self._started + interval_s
         self._pending = 0
         self._bar: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> ProgressReporter:
         if self.enabled and self.tty:

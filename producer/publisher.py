@@ -78,22 +78,36 @@ class Publisher:
 
     # -- start-up ---------------------------------------------------------------------
     def check(self) -> None:
-        """Fail fast, with one clear sentence, when Kafka or the topics are not there."""
-        try:
-            metadata = self._producer.list_topics(timeout=self.settings.connect_timeout_s)
-        except KafkaException as exc:
-            raise BrokerUnavailable(
-                f"cannot reach Kafka at {self.kafka.bootstrap_servers} within "
-                f"{self.settings.connect_timeout_s:.0f}s ({exc.args[0].str()}): start it "
-                "(make up) or set SPOILER_KAFKA_BOOTSTRAP_SERVERS"
-            ) from exc
-        for topic in (self.reviews_topic, self.labels_topic):
-            found = metadata.topics.get(topic)
-            if found is None or found.error is not None:
+        """Fail fast, with one clear sentence, when Kafka or the topics are not there.
+
+        A topic created a moment ago may not have a leader yet: its metadata is
+        retried until `connect_timeout_s` before it counts as missing.
+        """
+        deadline = time.monotonic() + self.settings.connect_timeout_s
+        while True:
+            try:
+                metadata = self._producer.list_topics(
+                    timeout=max(deadline - time.monotonic(), 1.0))
+            except KafkaException as exc:
                 raise BrokerUnavailable(
-                    f"topic {topic} does not exist on {self.kafka.bootstrap_servers}: create "
-                    "the topics with `spoiler-topics ensure` (make up does it)"
+                    f"cannot reach Kafka at {self.kafka.bootstrap_servers} within "
+                    f"{self.settings.connect_timeout_s:.0f}s ({exc.args[0].str()}): start it "
+                    "(make up) or set SPOILER_KAFKA_BOOTSTRAP_SERVERS"
+                ) from exc
+            missing = [
+                topic for topic in (self.reviews_topic, self.labels_topic)
+                if (found := metadata.topics.get(topic)) is None or found.error is not None
+                or any(p.leader < 0 for p in found.partitions.values())
+            ]
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                raise BrokerUnavailable(
+                    f"topic {missing[0]} does not exist (or has no leader) on "
+                    f"{self.kafka.bootstrap_servers}: create the topics with "
+                    "`spoiler-topics ensure` (make up does it)"
                 )
+            time.sleep(0.25)
 
     def _on_error(self, error: KafkaError) -> None:
         log.warning("Kafka client error code=%s error=%s", error.name(), error.str())
@@ -150,7 +164,8 @@ class Publisher:
                  headers: list[tuple[str, bytes]], callback: Any) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=headers, on_delivery=callback)
+                self._producer.produce(topic, value, key, headers=headers,  # type: ignore[arg-type]
+                                       on_delivery=callback)
                 break
             except BufferError:
                 # The local queue is full: let the broker catch up.

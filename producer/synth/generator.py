@@ -65,6 +65,7 @@ class _Slots(dict[str, Any]):
             word = self["q"]
             article = "an" if word[0] in "aeiou" else "a"
             return f"{article.capitalize() if key == 'Aq' else article} {word}"
+        words: tuple[str, ...]
         if key == "q":
             r = self.rand()
             words = lx.POSITIVE if r < self.p_pos else (
@@ -169,7 +170,7 @@ def _review(index: int, seed: int, knobs: Knobs, cum_ratings: list[float]) -> di
                 continue
         else:
             x = rand()
-            group = tp.OPINION
+            group: tuple[str, ...] = tp.OPINION
             for candidate, weight in _BODY:
                 x -= weight
                 if x < 0:

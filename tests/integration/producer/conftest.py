@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from producer.settings import ProducerSettings
 from spoiler_common.kafka import consumer
@@ -27,9 +27,17 @@ def topic_count(kafka: KafkaSettings, topic: str) -> int:
     """Messages on `topic` right now: the sum of its partitions' high watermarks."""
     c = consumer(kafka, f"count-{uuid.uuid4().hex[:8]}", "producer-tests")
     try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in parts)
+        # Right after topic creation a partition may not have its leader yet: retry.
+        for attempt in range(20):
+            try:
+                parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+                return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                           for p in parts)
+            except KafkaException:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
     finally:
         c.close()
 

@@ -32,6 +32,20 @@ def real_sample() -> Path:
     return REAL_SAMPLE
 
 
+@pytest.fixture(scope="session")
+def tiny_bundle(pytestconfig: pytest.Config) -> Path:
+    """A real bundle (tiny DistilBERT exported by the project's own pipeline), cached."""
+    import shutil
+
+    from training.tiny import build_tiny_bundle
+
+    out = Path(pytestconfig.cache.mkdir("tiny-bundle")) / "tiny-1"
+    if not (out / "bundle.json").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        build_tiny_bundle(out, version="tiny-1", seed=0)
+    return out
+
+
 @pytest.fixture
 def free_port() -> int:
     return _free_port()

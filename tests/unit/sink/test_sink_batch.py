@@ -1,0 +1,144 @@
+"""Batch preparation: validation, dead letters, de-duplication, offsets (no I/O)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from sink.batch import UNREADABLE_DEAD_LETTER, prepare, truncate_dead_letter
+from sink.tables import DEAD_LETTERS, LABELS, PREDICTIONS, REVIEWS
+from spoiler_common.contracts import (
+    LabelArrived,
+    ReviewPublished,
+    SpoilerPredicted,
+    dead_letter_for,
+    encode,
+)
+
+pytestmark = pytest.mark.unit
+
+T = datetime(2024, 5, 1, tzinfo=UTC)
+ROLES = {"r": "reviews", "p": "predictions", "l": "labels", "d": "dead_letters"}
+
+
+@dataclass
+class Msg:
+    t: str
+    p: int
+    o: int
+    v: bytes | None
+    k: bytes | None = None
+
+    def topic(self) -> str:
+        return self.t
+
+    def partition(self) -> int:
+        return self.p
+
+    def offset(self) -> int:
+        return self.o
+
+    def key(self) -> bytes | None:
+        return self.k
+
+    def value(self) -> bytes | None:
+        return self.v
+
+
+def review(rid: str, **kw: object) -> bytes:
+    fields = {"review_id": rid, "produced_at": T, "review_date": "1 May 2024", "movie_id": "tt1",
+              "user_id": "u1", "review_text": "one two  three", "rating": 7, **kw}
+    return encode(ReviewPublished(**fields))  # type: ignore[arg-type]
+
+
+def prediction(rid: str, version: str = "v1", p: float = 0.7) -> bytes:
+    return encode(SpoilerPredicted(
+        review_id=rid, spoiler_probability=p, is_spoiler=p >= 0.5, threshold=0.5,
+        model_name="m", model_version=version, produced_at=T, predicted_at=T, inference_ms=1.0,
+        queue_ms=1.0, end_to_end_ms=2.0))
+
+
+def label(rid: str, spoiler: bool = True) -> bytes:
+    return encode(LabelArrived(review_id=rid, is_spoiler=spoiler, labelled_at=T))
+
+
+def test_sink_prepare_converts_each_contract_to_its_row() -> None:
+    batch = prepare([Msg("r", 0, 5, review("a")), Msg("p", 1, 9, prediction("a")),
+                     Msg("l", 2, 0, label("a"))], ROLES)
+    (r,), (p,), (lab,) = (batch.tables[t].rows for t in ("reviews", "predictions", "labels"))
+    assert dict(zip(REVIEWS.columns, r, strict=True))["text_words"] == 3
+    assert dict(zip(PREDICTIONS.columns, p, strict=True))["model_version"] == "v1"
+    assert dict(zip(LABELS.columns, lab, strict=True)) == {
+        "review_id": "a", "is_spoiler": True, "labelled_at": T, "source": "dataset"}
+    assert batch.offsets == {("r", 0): 6, ("p", 1): 10, ("l", 2): 1}
+    assert batch.messages == 3 and batch.row_count == 3 and not batch.rejected
+    assert batch.per_topic == {"r": 1, "p": 1, "l": 1}
+
+
+def test_sink_prepare_later_offset_wins_and_keys_are_sorted() -> None:
+    batch = prepare([
+        Msg("l", 0, 1, label("b", spoiler=False)),
+        Msg("l", 0, 2, label("a")),
+        Msg("l", 0, 3, label("b", spoiler=True)),
+        Msg("p", 0, 1, prediction("a", "v1", 0.1)),
+        Msg("p", 0, 2, prediction("a", "v2", 0.2)),
+        Msg("p", 0, 3, prediction("a", "v1", 0.9)),
+    ], ROLES)
+    assert [(r[0], r[1]) for r in batch.tables["labels"].rows] == [("a", True), ("b", True)]
+    assert [(r[1], r[3]) for r in batch.tables["predictions"].rows] == [("v1", 0.9), ("v2", 0.2)]
+    assert [s.offset() for s in batch.tables["labels"].sources] == [2, 3]
+    assert batch.offsets == {("l", 0): 4, ("p", 0): 4}
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (b"{oops", "invalid_json"),
+    (None, "empty_message"),
+    (b"\xff\xfe", "invalid_utf8"),
+    (b'{"schema_version": 1, "review_id": "x"}', "missing_field"),
+    (review("n").replace(b"one", b"o\\u0000e"), "nul_byte"),
+])
+def test_sink_prepare_rejects_bad_messages_with_reason(value: bytes | None, reason: str) -> None:
+    batch = prepare([Msg("r", 3, 7, value, b"key"), Msg("r", 3, 8, review("ok"))], ROLES)
+    assert [r.dead_letter.reason for r in batch.rejected] == [reason]
+    letter = batch.rejected[0].dead_letter
+    assert (letter.service, letter.source_topic, letter.partition, letter.offset) == (
+        "sink", "r", 3, 7)
+    assert batch.rejected[0].key == b"key"
+    assert len(batch.tables["reviews"].rows) == 1
+    # A rejected message is handled: its offset is committed with the batch.
+    assert batch.offsets == {("r", 3): 9}
+
+
+def test_sink_prepare_stores_dead_letters_with_their_coordinates() -> None:
+    from spoiler_common.exceptions import ContractError
+
+    letter = dead_letter_for(b"{bad", ContractError("invalid_json", "nope"), service="producer",
+                             source_topic="x", partition=1, offset=2)
+    batch = prepare([Msg("d", 2, 40, encode(letter), b"k"),
+                     Msg("d", 2, 41, b"\x00garbage", b"g\x00")], ROLES)
+    good, garbage = (dict(zip(DEAD_LETTERS.columns, r, strict=True))
+                     for r in batch.tables["dead_letters"].rows)
+    assert (good["dlq_partition"], good["dlq_offset"], good["service"], good["reason"]) == (
+        2, 40, "producer", "invalid_json")
+    assert (good["source_topic"], good["source_partition"], good["source_offset"]) == ("x", 1, 2)
+    assert garbage["reason"] == UNREADABLE_DEAD_LETTER and garbage["service"] == "unknown"
+    assert garbage["value_encoding"] == "base64"
+    assert base64.b64decode(garbage["value"]) == b"\x00garbage"
+    assert "\x00" not in garbage["key"]
+    assert not batch.rejected  # never re-published: that would loop
+
+
+def test_sink_truncate_dead_letter_keeps_small_ones_and_cuts_big_ones() -> None:
+    small = dead_letter_for(b"x" * 100, "boom", service="sink", reason="r")
+    assert truncate_dead_letter(small, 1024) is small
+    text = json.dumps({"review_text": "é" * 5000}).encode()
+    big = truncate_dead_letter(dead_letter_for(text, "boom", service="sink", reason="r"), 1025)
+    assert len(big.value.encode()) <= 1025 and "truncated" in big.error
+    binary = dead_letter_for(b"\x00" * 5000, "boom", service="sink", reason="r")
+    cut = truncate_dead_letter(binary, 1026)
+    assert cut.value_encoding == "base64" and len(cut.value) % 4 == 0
+    assert base64.b64decode(cut.value) == b"\x00" * (len(cut.value) // 4 * 3)

@@ -1,0 +1,76 @@
+"""Settings, migration files, health and backoff (no I/O beyond reading packaged files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from sink.exceptions import MigrationError
+from sink.metrics import HEALTHY, Health
+from sink.migrate import MIGRATIONS_DIR, load_migrations
+from sink.service import Sink
+from sink.settings import SinkSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_sink_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPOILER_SINK_BATCH_SIZE", "123")
+    monkeypatch.setenv("SPOILER_SINK_GROUP_ID", "g")
+    settings = SinkSettings()
+    assert (settings.batch_size, settings.group_id, settings.metrics_port) == (123, "g", 9102)
+
+
+def test_sink_settings_reject_nonsense() -> None:
+    with pytest.raises(ValidationError, match="RETRY_MAX_S"):
+        SinkSettings(retry_initial_s=5, retry_max_s=1)
+    with pytest.raises(ValidationError):
+        SinkSettings(batch_size=0)
+
+
+def test_sink_every_setting_is_documented() -> None:
+    assert all(f.description for f in SinkSettings.model_fields.values())
+
+
+def test_sink_packaged_migrations_are_ordered_and_well_named() -> None:
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert len({m.checksum for m in migrations}) == len(migrations)
+    assert MIGRATIONS_DIR.name == "migrations"
+
+
+@pytest.mark.parametrize(("names", "message"), [
+    (["1_bad.sql"], "is not named"),
+    (["0001_a.sql", "0001_b.sql"], "two migrations have version 1"),
+])
+def test_sink_bad_migration_files_are_refused(
+    tmp_path: Path, names: list[str], message: str
+) -> None:
+    for name in names:
+        (tmp_path / name).write_text("SELECT 1")
+    with pytest.raises(MigrationError, match=message):
+        load_migrations(tmp_path)
+
+
+def test_sink_health_reports_database_and_stalls() -> None:
+    health = Health(stall_after_s=60)
+    health.set_database(True, "ok")
+    assert health.report()[0] and HEALTHY._value.get() == 1
+    health.set_database(False, "DatabaseUnavailable: connection refused")
+    ok, body = health.report()
+    assert not ok and body["database"] == "unavailable" and "refused" in str(body["detail"])
+    assert HEALTHY._value.get() == 0
+    health.set_database(True, "ok")
+    health.last_loop -= 120
+    ok, body = health.report()
+    assert not ok and body["detail"] == "consume loop stalled"
+
+
+def test_sink_backoff_doubles_up_to_the_cap() -> None:
+    none: Any = None
+    sink = Sink(SinkSettings(retry_initial_s=0.5, retry_max_s=3), none, none, none,
+                {"t": "dead_letters"}, Health())
+    assert [sink._backoff(a) for a in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]

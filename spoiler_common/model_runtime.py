@@ -1,0 +1,384 @@
+"""Load a model bundle and score reviews with onnxruntime and `tokenizers` only.
+
+This module is what serves: the stream worker, the evaluate stage and the
+``predict`` command all call it, so the text the model sees at training time
+and in production goes through the same code. It imports numpy, onnxruntime,
+tokenizers and the standard library only (never torch or transformers): a
+worker that imports torch uses ~300 MB more memory.
+
+    bundle = load_bundle(Path("models/serving"), variant="int8", threads=1)
+    batch = bundle.predict([model_text(summary, text)])
+    batch.probabilities[0] >= bundle.threshold
+
+Bundle layout (docs/architecture.md): ``bundle.json`` (``format_version`` 1 and
+``files``: name -> sha256), ``model.onnx`` (int8), ``model.fp32.onnx``,
+``tokenizer.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from spoiler_common.exceptions import ModelBundleError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+BUNDLE_JSON = "bundle.json"
+TOKENIZER_FILE = "tokenizer.json"
+VARIANT_FILES: dict[str, str] = {"int8": "model.onnx", "fp32": "model.fp32.onnx"}
+REQUIRED_KEYS = ("format_version", "name", "version", "max_length", "threshold", "files")
+Variant = Literal["int8", "fp32"]
+Truncation = Literal["head", "head_tail"]
+# Inside one onnxruntime call every text is padded to the longest; sorting the
+# batch by length and running it in slices of this size keeps padding small
+# (padding to a fixed 256 costs more than batching gains on a small CPU).
+DEFAULT_SLICE = 16
+
+
+def model_text(review_summary: str | None, review_text: str | None) -> str:
+    """The text the model reads: summary, one space, review text (either may be empty)."""
+    summary = (review_summary or "").strip()
+    text = (review_text or "").strip()
+    if summary and text:
+        return f"{summary} {text}"
+    return summary or text
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def head_tail_split(budget: int) -> tuple[int, int]:
+    """How many word pieces come from the start and from the end under head_tail truncation.
+
+    A quarter from the start (title, set-up) and the rest from the end, where
+    reviews tend to give endings away (Sun et al. 2019 found head+tail best).
+    """
+    head = budget // 4
+    return head, budget - head
+
+
+def truncate_ids(ids: Sequence[int], budget: int, truncation: Truncation) -> list[int]:
+    """Cut word-piece ids (without special tokens) to `budget` pieces."""
+    if len(ids) <= budget:
+        return list(ids)
+    if truncation == "head_tail":
+        head, tail = head_tail_split(budget)
+        return [*ids[:head], *ids[len(ids) - tail:]] if tail else list(ids[:head])
+    return list(ids[:budget])
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    cls: int
+    sep: int
+    pad: int
+    unk: int
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A batch ready for the model, plus counts taken before truncation."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    input_tokens: list[int]
+    unknown_tokens: list[int]
+
+
+class TextEncoder:
+    """Tokenize like training did: no special tokens, truncate, add [CLS]/[SEP], pad to longest.
+
+    Built on a `tokenizers.Tokenizer`; training passes its fast tokenizer's
+    backend here, so both sides share one implementation.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int, truncation: Truncation = "head",
+                 special: SpecialTokens | None = None) -> None:
+        if max_length < 8:
+            raise ModelBundleError(f"max_length must be at least 8, got {max_length}")
+        if truncation not in ("head", "head_tail"):
+            raise ModelBundleError(
+                f"truncation must be 'head' or 'head_tail', got {truncation!r}"
+            )
+        self.tokenizer = tokenizer
+        # The tokenizer file may carry truncation/padding from training; we do both ourselves.
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.max_length = max_length
+        self.truncation: Truncation = truncation
+        self.special = special or special_tokens_of(tokenizer)
+
+    def ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Model input ids per text (with [CLS]/[SEP], truncated, unpadded)."""
+        return self._encode(texts)[0]
+
+    def _encode(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int], list[int]]:
+        budget = self.max_length - 2
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        unk = self.special.unk
+        rows, n_tokens, n_unknown = [], [], []
+        for enc in encodings:
+            ids = enc.ids
+            n_tokens.append(len(ids))
+            n_unknown.append(sum(1 for i in ids if i == unk))
+            rows.append([self.special.cls, *truncate_ids(ids, budget, self.truncation),
+                         self.special.sep])
+        return rows, n_tokens, n_unknown
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        rows, n_tokens, n_unknown = self._encode(texts)
+        return Encoded(*pad(rows, self.special.pad), n_tokens, n_unknown)
+
+
+def pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad id lists to the longest one: (input_ids, attention_mask), both int64."""
+    width = max((len(r) for r in rows), default=0)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def special_tokens_of(tokenizer: Any, names: dict[str, str] | None = None) -> SpecialTokens:
+    """Ids of the BERT-style special tokens; a tokenizer without them is unusable."""
+    names = names or {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "unk": "[UNK]"}
+    found: dict[str, int] = {}
+    for role, token in names.items():
+        token_id = tokenizer.token_to_id(token)
+        if token_id is None:
+            raise ModelBundleError(
+                f"the tokenizer has no {token} token ({role}); bundles need a BERT-style "
+                "WordPiece tokenizer (DistilBERT, BERT, MiniLM)"
+            )
+        found[role] = int(token_id)
+    return SpecialTokens(**found)
+
+
+def softmax_spoiler(logits: np.ndarray) -> np.ndarray:
+    """P(spoiler) from (n, 2) logits, numerically stable."""
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp[:, 1] / exp.sum(axis=1)).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class BatchPrediction:
+    """Scores for one batch, in input order."""
+
+    probabilities: np.ndarray
+    input_tokens: list[int]
+    unknown_tokens: list[int]
+
+    def labels(self, threshold: float) -> np.ndarray:
+        return self.probabilities >= threshold
+
+
+class OnnxClassifier:
+    """An onnxruntime session for a sequence classifier exported by optimum."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelBundleError(
+                f"onnxruntime cannot load {path}: {exc}; rebuild the bundle"
+            ) from exc
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        missing = {"input_ids", "attention_mask"} - self.input_names
+        if missing:
+            raise ModelBundleError(
+                f"{path} lacks inputs {sorted(missing)}: not a sequence classifier export"
+            )
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self.input_names:  # BERT-family exports (MiniLM) want it
+            feed["token_type_ids"] = np.zeros_like(input_ids)
+        return np.asarray(self.session.run(None, feed)[0])
+
+
+@dataclass
+class ModelBundle:
+    """A loaded bundle: metadata from bundle.json, the tokenizer and one ONNX variant."""
+
+    path: Path
+    variant: Variant
+    metadata: dict[str, Any]
+    encoder: TextEncoder
+    classifier: OnnxClassifier
+    slice_size: int = DEFAULT_SLICE
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["version"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.metadata["threshold"])
+
+    @property
+    def max_length(self) -> int:
+        return int(self.metadata["max_length"])
+
+    @property
+    def truncation(self) -> str:
+        return str(self.metadata.get("truncation", "head"))
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        """Validation-set histograms for the drift monitor (empty if the bundle has none)."""
+        ref = self.metadata.get("reference")
+        return ref if isinstance(ref, dict) else {}
+
+    def predict(self, texts: Sequence[str]) -> BatchPrediction:
+        """P(spoiler) per text, in order. Texts are model texts (see `model_text`)."""
+        n = len(texts)
+        if n == 0:
+            return BatchPrediction(np.zeros(0, dtype=np.float64), [], [])
+        rows, n_tokens, n_unknown = self.encoder._encode(texts)
+        probs = np.empty(n, dtype=np.float64)
+        order = sorted(range(n), key=lambda i: len(rows[i]))
+        for start in range(0, n, self.slice_size):
+            idx = order[start : start + self.slice_size]
+            ids, mask = pad([rows[i] for i in idx], self.encoder.special.pad)
+            probs[idx] = softmax_spoiler(self.classifier.logits(ids, mask))
+        return BatchPrediction(probs, n_tokens, n_unknown)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """bundle.json of a bundle directory, checked for format version and required keys."""
+    if not path.is_dir():
+        raise ModelBundleError(
+            f"model bundle directory {path} does not exist: build one with "
+            f"`python -m training ensure-bundle --out {path}` or `dvc pull models.dvc`"
+        )
+    meta_file = path / BUNDLE_JSON
+    try:
+        meta = json.loads(meta_file.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelBundleError(
+            f"{meta_file} is missing: {path} is not a model bundle (or was copied "
+            "incompletely); copy the whole bundle directory again"
+        ) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelBundleError(
+            f"{meta_file} is not valid JSON ({exc}); rebuild the bundle"
+        ) from exc
+    if not isinstance(meta, dict):
+        raise ModelBundleError(f"{meta_file} must hold a JSON object")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelBundleError(
+            f"{meta_file} has format_version {version!r}, this runtime reads "
+            f"format_version {FORMAT_VERSION}: rebuild the bundle with this release's "
+            "training code (`python -m training ensure-bundle` or `dvc repro`), or run the "
+            "release that built it"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ModelBundleError(f"{meta_file} lacks required keys {missing}; rebuild the bundle")
+    if not isinstance(meta["files"], dict):
+        raise ModelBundleError(f"{meta_file}: `files` must map file names to sha256")
+    return meta
+
+
+def verify_files(path: Path, meta: dict[str, Any], needed: Sequence[str]) -> None:
+    """Every listed file exists with its recorded sha256; the needed ones are listed."""
+    files: dict[str, str] = meta["files"]
+    for name in needed:
+        if name not in files:
+            raise ModelBundleError(
+                f"{path / BUNDLE_JSON} does not list {name} under `files`; rebuild the bundle"
+            )
+    for name, expected in files.items():
+        file = path / name
+        if not file.is_file():
+            raise ModelBundleError(
+                f"bundle {path} is missing {name} (listed in bundle.json): copy the whole "
+                "bundle directory again or rebuild it"
+            )
+        actual = sha256_file(file)
+        if actual != expected:
+            raise ModelBundleError(
+                f"checksum mismatch for {file}: bundle.json says sha256 {expected[:12]}…, "
+                f"the file has {actual[:12]}… (corrupted or half-copied); copy the bundle again"
+            )
+
+
+def load_bundle(path: Path | str, variant: Variant = "int8", threads: int = 1,
+                *, verify: bool = True) -> ModelBundle:
+    """Load and check a bundle directory; raises ModelBundleError with the fix on any problem."""
+    path = Path(path)
+    if variant not in VARIANT_FILES:
+        raise ModelBundleError(f"variant must be one of {sorted(VARIANT_FILES)}, got {variant!r}")
+    meta = read_metadata(path)
+    model_file = VARIANT_FILES[variant]
+    if verify:
+        verify_files(path, meta, (model_file, TOKENIZER_FILE))
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
+    except Exception as exc:  # tokenizers raises a bare Exception on bad files
+        raise ModelBundleError(f"cannot read {path / TOKENIZER_FILE}: {exc}") from exc
+    special = meta.get("special_tokens")
+    encoder = TextEncoder(
+        tokenizer,
+        int(meta["max_length"]),
+        meta.get("truncation", "head"),
+        special_tokens_of(tokenizer, special if isinstance(special, dict) else None),
+    )
+    classifier = OnnxClassifier(path / model_file, threads=threads)
+    log.info("Loaded model bundle name=%s version=%s variant=%s threads=%d path=%s",
+             meta["name"], meta["version"], variant, threads, path)
+    return ModelBundle(path, variant, meta, encoder, classifier, files=dict(meta["files"]))
+
+
+__all__ = [
+    "BUNDLE_JSON",
+    "FORMAT_VERSION",
+    "TOKENIZER_FILE",
+    "VARIANT_FILES",
+    "BatchPrediction",
+    "Encoded",
+    "ModelBundle",
+    "TextEncoder",
+    "head_tail_split",
+    "load_bundle",
+    "model_text",
+    "read_metadata",
+    "sha256_file",
+    "truncate_ids",
+]

@@ -1,0 +1,25 @@
+"""Errors of the training pipeline; each message names the cause and the fix."""
+
+from __future__ import annotations
+
+from spoiler_common.exceptions import SpoilerStreamError
+
+
+class TrainingError(SpoilerStreamError):
+    """Root of the training pipeline's errors."""
+
+
+class DataError(TrainingError):
+    """The input data cannot be used (missing columns, empty texts, one class only)."""
+
+
+class BaseModelError(TrainingError):
+    """The base model cannot be loaded (missing path, hub name while offline)."""
+
+
+class ParityGateError(TrainingError):
+    """An exported model disagrees with its source beyond the allowed tolerance."""
+
+
+class RegistryError(TrainingError):
+    """MLflow tracking or registry failed (unknown version, unreachable server)."""

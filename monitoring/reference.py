@@ -36,8 +36,10 @@ METRIC_ALIASES: dict[str, tuple[str, ...]] = {
     "f1": ("f1_spoiler", "test_f1_spoiler", "validation_f1_spoiler", "val_f1_spoiler",
            "test_f1"),
 }
-# A share given as one number becomes a two-bin histogram (no / yes).
+# A share given as one number becomes a two-bin histogram (no / yes) of the
+# reference block's `n` reviews (or BERNOULLI_N when it does not say).
 BERNOULLI_EDGES = (0.0, 0.5, 1.0)
+BERNOULLI_N = 1000
 
 
 @dataclass(frozen=True)
@@ -64,18 +66,18 @@ class Reference:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def _histogram(name: str, raw: Any) -> Histogram:
+def _histogram(name: str, raw: Any, n: int = BERNOULLI_N) -> Histogram:
     if isinstance(raw, int | float):
         share = float(raw)
         if not 0.0 <= share <= 1.0:
             raise ReferenceError_(f"reference {name}: a share must be in [0, 1], got {share}")
-        return Histogram(BERNOULLI_EDGES, (1.0 - share, share))
+        return Histogram(BERNOULLI_EDGES, ((1.0 - share) * n, share * n))
     if not isinstance(raw, Mapping):
         raise ReferenceError_(f"reference {name}: expected {{bins, counts}} or a share")
     edges = raw.get("bins", raw.get("edges"))
     counts = raw.get("counts")
     if edges is None and "share" in raw:
-        return _histogram(name, raw["share"])
+        return _histogram(name, raw["share"], int(raw.get("n") or n))
     if not isinstance(edges, list) or not isinstance(counts, list):
         raise ReferenceError_(f"reference {name}: needs lists `bins` (edges) and `counts`")
     if len(edges) != len(counts) + 1 or len(counts) < 1:
@@ -122,7 +124,9 @@ def parse(meta: Mapping[str, Any]) -> Reference:
         for key in keys:
             # A null entry means the validation set lacked that input (e.g. no ratings).
             if block.get(key) is not None and feature not in histograms:
-                histograms[feature] = _histogram(key, block[key])
+                n = block.get("n")
+                histograms[feature] = _histogram(
+                    key, block[key], int(n) if isinstance(n, int) and n > 0 else BERNOULLI_N)
     metrics = {k: float(v) for k, v in (meta.get("metrics") or {}).items()
                if isinstance(v, int | float) and not isinstance(v, bool)}
     # The alert rules compare against `accuracy` and `f1`: accept the usual prefixed names.

@@ -17,6 +17,8 @@ from numpy.typing import ArrayLike, NDArray
 
 NAN = float("nan")
 # Floor for empty bins in PSI: ln(p/q) is infinite when a bin is empty on one side.
+# Each side's floor is half an observation (0.5 / n), at least PSI_EPS: a fixed tiny
+# floor alone makes one empty bin of a small window look like a large shift.
 PSI_EPS = 1e-4
 
 
@@ -47,10 +49,11 @@ def _proportions(counts: ArrayLike) -> NDArray[np.float64] | None:
 
 
 def psi(reference_counts: ArrayLike, current_counts: ArrayLike, eps: float = PSI_EPS) -> float:
-    """Population stability index of two histograms over the same bins.
+    """Population stability index of two histograms (counts) over the same bins.
 
-    PSI = sum_i (c_i - r_i) * ln(c_i / r_i) with c, r the bin proportions,
-    each floored at `eps`. 0 = identical; > 0.1 moderate, > 0.2 large shift.
+    PSI = sum_i (c_i - r_i) * ln(c_i / r_i) with c, r the bin proportions, each
+    floored at max(eps, 0.5 / n) for its side's total n. 0 = identical;
+    > 0.1 moderate, > 0.2 large shift.
     """
     ref = _proportions(reference_counts)
     cur = _proportions(current_counts)
@@ -58,8 +61,8 @@ def psi(reference_counts: ArrayLike, current_counts: ArrayLike, eps: float = PSI
         return NAN
     if ref.shape != cur.shape:
         raise ValueError(f"histograms differ in bins: {ref.shape} vs {cur.shape}")
-    ref = np.maximum(ref, eps)
-    cur = np.maximum(cur, eps)
+    ref = np.maximum(ref, max(eps, 0.5 / float(np.sum(reference_counts))))
+    cur = np.maximum(cur, max(eps, 0.5 / float(np.sum(current_counts))))
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 

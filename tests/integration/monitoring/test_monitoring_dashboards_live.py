@@ -36,14 +36,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WINDOW = "5m"
 
 
-@pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tiny = pytest.importorskip("training.tiny", reason="training.tiny (model helper) not there")
-    out = tmp_path_factory.mktemp("tiny") / "bundle"
-    tiny.build_tiny_bundle(out)
-    return out
-
-
 class Procs:
     """Service subprocesses of this test, each in its own session; killed by PID."""
 

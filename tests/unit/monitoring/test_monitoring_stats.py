@@ -29,9 +29,13 @@ def test_psi_by_hand() -> None:
 
 def test_psi_identical_is_zero_and_empty_bin_is_floored() -> None:
     assert stats.psi([1, 2, 3], [10, 20, 30]) == pytest.approx(0.0)
-    # cur = (1, 0) floored to (1, 1e-4); ref = (.5, .5)
-    want = (1 - 0.5) * math.log(1 / 0.5) + (1e-4 - 0.5) * math.log(1e-4 / 0.5)
+    # cur = (1, 0): the empty bin is floored at half an observation, 0.5 / 7; ref = (.5, .5)
+    f = 0.5 / 7
+    want = (1 - 0.5) * math.log(1 / 0.5) + (f - 0.5) * math.log(f / 0.5)
     assert stats.psi([5, 5], [7, 0]) == pytest.approx(want)
+    # with many observations the floor is PSI_EPS
+    big = (1 - 0.5) * math.log(1 / 0.5) + (1e-4 - 0.5) * math.log(1e-4 / 0.5)
+    assert stats.psi([5, 5], [10_000, 0]) == pytest.approx(big)
 
 
 def test_psi_empty_window_is_nan_not_zero() -> None:

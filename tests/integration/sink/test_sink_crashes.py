@@ -81,3 +81,25 @@ def test_sink_survives_postgres_restart(sink_kit: Any, private_postgres: Any) ->
     sink_kit.wait_for(lambda: sink.healthz()[0] == 200, 30, "/healthz to recover")
     assert sink_kit.counts() == {**_expected(N), "dead_letters": 0}
     assert sink.terminate() == 0
+
+
+def test_sink_rebalance_while_postgres_is_down(sink_kit: Any, private_postgres: Any) -> None:
+    """A revoke that cannot store its batch gives it up uncommitted; the new owners store it."""
+    sink_kit.pg = private_postgres.settings
+    sink_kit.publish(sink_kit.full_set(N))
+    a = sink_kit.start_sink(batch_size=200, revoke_flush_timeout_s=2)
+    sink_kit.wait_for(lambda: sink_kit.counts()["reviews"] > 0, 60, "first rows", every_s=0.05)
+    private_postgres.stop("immediate")
+    sink_kit.wait_for(lambda: a.healthz()[0] == 503, 30, "first sink unhealthy")
+    # Joins at once (no migration step that would wait for the database): a rebalance.
+    b = sink_kit.start_sink(batch_size=200, revoke_flush_timeout_s=2, migrate_on_start=False)
+    sink_kit.wait_for(lambda: "Partitions revoked" in a.log(), 60, "the rebalance")
+    sink_kit.wait_for(lambda: b.metric("spoiler_sink_retries_total") >= 1, 60,
+                      "second sink to try writing")
+    assert "stay uncommitted" in a.log() or "abandoned uncommitted" in a.log()
+    private_postgres.start()
+    sink_kit.wait_counts(_expected(N), timeout_s=120)
+    assert sink_kit.counts() == {**_expected(N), "dead_letters": 0}
+    sink_kit.wait_for(lambda: set(sink_kit.committed().values()) == {N}, 60,
+                      "every offset committed")
+    assert a.terminate() == 0 and b.terminate() == 0

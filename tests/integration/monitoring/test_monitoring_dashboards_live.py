@@ -84,7 +84,7 @@ def expand_promql(expr: str) -> str:
 def expand_sql(query: str) -> str:
     """Grafana's PostgreSQL macros and variables, as Grafana expands them (last hour)."""
     query = re.sub(r"\$__timeGroupAlias\((\w+),\s*'1m'\)",
-                   r"to_timestamp(floor(extract(epoch FROM \1) / 60) * 60) AS \"time\"", query)
+                   r'to_timestamp(floor(extract(epoch FROM \1) / 60) * 60) AS "time"', query)
     query = re.sub(r"\$__timeFilter\((\w+)\)",
                    r"\1 BETWEEN now() - interval '1 hour' AND now()", query)
     return query.replace("${model_version:regex}", ".*")

@@ -80,11 +80,12 @@ def _render_config(stack: StackSettings) -> Path:
 def _format_storage(stack: StackSettings, config: Path) -> None:
     if (_dir(stack) / "data" / "meta.properties").exists():
         return
-    # StorageTool wants a URL-safe base64 UUID; `random-uuid` prints one, but
+    # StorageTool wants a URL-safe base64 UUID (which may begin with "-", hence
+    # the `--cluster-id=` form below); `random-uuid` prints one, but
     # asking Java costs a JVM start, so derive it the same way locally.
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     result = subprocess.run(
-        java_cmd(stack, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+        java_cmd(stack, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                  "-c", str(config), "--standalone"),
         capture_output=True, text=True,
     )

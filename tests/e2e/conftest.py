@@ -21,6 +21,9 @@ import pytest
 from devstack.procs import free_port, pid_alive
 from spoiler_common.settings import REPO_ROOT
 
+# The sink's throw-away PostgreSQL cluster, reused here to crash it on purpose.
+from tests.integration.sink.conftest import private_postgres  # noqa: F401
+
 PY = str(REPO_ROOT / ".venv" / "bin" / "python")
 
 

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from sink.migrate import migrate
-from sink.service import build_sink
+from sink.service import GIL_SWITCH_INTERVAL_S, build_sink
 from sink.settings import SinkSettings
 from sink.tables import LABELS, PREDICTIONS, REVIEWS, label_row, prediction_row, review_row
 from spoiler_common.contracts import (
@@ -141,6 +141,8 @@ def _count(conn: psycopg.Connection) -> int:
 def _run_sink(kafka: KafkaSettings, pg: PostgresSettings, total: int, group: str) -> float:
     settings = SinkSettings(group_id=group, metrics_port=0, migrate_on_start=False)
     sink = build_sink(settings, kafka, pg)
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # as `python -m sink run` does
     failure: list[BaseException] = []
 
     def target() -> None:
@@ -165,6 +167,7 @@ def _run_sink(kafka: KafkaSettings, pg: PostgresSettings, total: int, group: str
         close()
         sink.stop()
         thread.join(60)
+        sys.setswitchinterval(previous)
     return elapsed
 
 

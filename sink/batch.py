@@ -152,7 +152,8 @@ def prepare(
         assert topic is not None and partition is not None and offset is not None
         count += 1
         per_topic[topic] = per_topic.get(topic, 0) + 1
-        offsets[(topic, partition)] = max(offsets.get((topic, partition), 0), offset + 1)
+        # A partition's messages arrive in offset order: the last one is the highest.
+        offsets[(topic, partition)] = offset + 1
         role = roles[topic]
         raw = msg.value()
         if role == "dead_letters":

@@ -13,7 +13,7 @@ import typer
 from sink.exceptions import MigrationError
 from sink.metrics import Health, serve
 from sink.migrate import migrate as apply_migrations
-from sink.service import build_sink
+from sink.service import GIL_SWITCH_INTERVAL_S, build_sink
 from sink.settings import SinkSettings
 from spoiler_common.exceptions import SpoilerStreamError
 from spoiler_common.settings import KafkaSettings, PostgresSettings
@@ -42,6 +42,7 @@ def run(
 ) -> None:
     """Consume reviews, predictions, labels and dead letters into PostgreSQL until SIGTERM."""
     _logging(log_level)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     overrides: dict[str, Any] = {
         k: v for k, v in
         {"group_id": group_id, "batch_size": batch_size, "metrics_port": metrics_port}.items()

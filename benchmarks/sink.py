@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from sink.metrics import ROWS_WRITTEN
 from sink.migrate import migrate
 from sink.service import GIL_SWITCH_INTERVAL_S, build_sink
 from sink.settings import SinkSettings
@@ -138,6 +139,14 @@ def _count(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def _rows_written() -> float:
+    # The sink's own counter, bumped after each commit: polling count(*) on the
+    # tables instead would load PostgreSQL while it is being measured.
+    return sum(sample.value for metric in ROWS_WRITTEN.collect() for sample in metric.samples
+               if sample.name.endswith("_total")
+               and sample.labels.get("table") in ("reviews", "predictions", "labels"))
+
+
 def _run_sink(kafka: KafkaSettings, pg: PostgresSettings, total: int, group: str) -> float:
     settings = SinkSettings(group_id=group, metrics_port=0, migrate_on_start=False)
     sink = build_sink(settings, kafka, pg)
@@ -155,19 +164,23 @@ def _run_sink(kafka: KafkaSettings, pg: PostgresSettings, total: int, group: str
     started = time.perf_counter()
     thread = threading.Thread(target=target, name="bench-sink", daemon=True)
     thread.start()
+    baseline = _rows_written()
     try:
-        with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
-            while (done := _count(conn)) < total:
-                if failure or not thread.is_alive():
-                    raise RuntimeError(f"sink stopped early: {failure[:1]}")
-                update(done)
-                time.sleep(0.25)
+        while (done := int(_rows_written() - baseline)) < total:
+            if failure or not thread.is_alive():
+                raise RuntimeError(f"sink stopped early: {failure[:1]}")
+            update(done)
+            time.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:
         close()
         sink.stop()
         thread.join(60)
         sys.setswitchinterval(previous)
+    with psycopg.connect(pg.conninfo()) as conn:
+        stored = _count(conn)
+    if stored != total:
+        raise RuntimeError(f"the sink reported {total} rows written but {stored} are stored")
     return elapsed
 
 
@@ -226,7 +239,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             sink_s = _run_sink(kafka, pg, total, f"bench-sink-{tag}")
             copies = _raw_copy(pg_copy, messages)
     finally:
-        admin.delete_topics([s.name for s in specs], operation_timeout=30)
+        for future in admin.delete_topics([s.name for s in specs],
+                                          operation_timeout=30).values():
+            future.result()
     copy_s = min(copies.values())  # the faster format is the ceiling
     sink_rate, copy_rate = total / sink_s, total / copy_s
     ratio = sink_rate / copy_rate
@@ -242,15 +257,17 @@ def run(quick: bool = False) -> dict[str, Any]:
         "ratio_to_raw_copy": round(ratio, 3),
         "target_rows_per_s": TARGET_ROWS_PER_S,
         "target_ratio": TARGET_RATIO,
-        "meets_targets": sink_rate >= TARGET_ROWS_PER_S and ratio >= TARGET_RATIO,
+        "meets_rate_target": sink_rate >= TARGET_ROWS_PER_S,
+        "meets_ratio_target": ratio >= TARGET_RATIO,
     }
     print(f"{'':24}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
     print(f"{'sink (Kafka -> PG)':24}{total:>10,}{sink_s:>10.2f}{sink_rate:>12,.0f}")
     for fmt, secs in copies.items():
         print(f"{'raw COPY, ' + fmt:24}{total:>10,}{secs:>10.2f}{total / secs:>12,.0f}")
-    print(f"ratio to the faster raw COPY {ratio:.2f} (target >= {TARGET_RATIO}); "
-          f"target >= {TARGET_ROWS_PER_S:,} rows/s: "
-          f"{'met' if result['meets_targets'] else 'NOT met'}")
+    rate_ok, ratio_ok = sink_rate >= TARGET_ROWS_PER_S, ratio >= TARGET_RATIO
+    print(f"target >= {TARGET_ROWS_PER_S:,} rows/s: {'met' if rate_ok else 'NOT met'}; "
+          f"ratio to the faster raw COPY {ratio:.2f}, target >= {TARGET_RATIO}: "
+          f"{'met' if ratio_ok else 'NOT met'}")
     return result
 
 

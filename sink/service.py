@@ -358,7 +358,7 @@ class Sink:
             try:
                 self._producer.produce(
                     self._dlq_topic, encode(letter), key=item.key,
-                    headers=headers_for(letter, "sink"), on_delivery=delivered,
+                    headers=list(headers_for(letter, "sink")), on_delivery=delivered,
                 )
             except (KafkaException, BufferError) as exc:
                 raise DeadLetterUnavailable(f"cannot queue dead letter: {exc}") from exc
@@ -385,10 +385,11 @@ class Sink:
         if not offsets:
             return
         try:
-            self._consumer.commit(
-                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
-                asynchronous=not wait,
-            )
+            partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            if wait:
+                self._consumer.commit(offsets=partitions, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=partitions, asynchronous=True)
         except KafkaException as exc:
             # The rows are stored; a replay of these messages rewrites identical rows.
             log.warning("Offset commit failed (messages will be replayed, harmlessly): %s", exc)
@@ -404,6 +405,9 @@ class Sink:
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Store and commit what was read, in order, before the partitions move on."""
+        if self._writer_error is not None:  # nothing can be stored; leave it uncommitted
+            self._on_lost(_consumer, partitions)
+            return
         batches = [self._pending] if self._pending is not None else []
         if self._buffer:
             batches.append(self._prepare_buffer())

@@ -59,8 +59,8 @@ def generate(params: Path = PARAMS) -> None:
 @app.command()
 @_friendly
 def prepare(
-    source: Path = typer.Option(Path("data/generated/reviews.jsonl"), "--source",
-                                help="Reviews (used when prepare.raw_path does not exist)."),
+    source: Path | None = typer.Option(None, "--source",
+                                       help="Reviews to read (default: prepare.source)."),
     out: Path = typer.Option(Path("data/prepared"), "--out", help="Output directory."),
     params: Path = PARAMS,
 ) -> None:
@@ -68,7 +68,7 @@ def prepare(
     from training import prepare as step
 
     p = _params(params).prepare
-    step.run(step.input_path(source, p), out, p)
+    step.run(source or Path(p.source), out, p)
 
 
 @app.command()
@@ -229,13 +229,16 @@ def crossval(
     max_length: int = typer.Option(256, "--max-length"),
     epochs: float = typer.Option(3, "--epochs"),
     seed: int = typer.Option(42, "--seed"),
+    learning_rate: float = typer.Option(5e-5, "--learning-rate"),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0 = default)."),
     out: Path | None = typer.Option(None, "--out", help="Write the results as JSON here."),
 ) -> None:
     """Stratified k-fold: transformer vs TF-IDF+LR, ROC-AUC/F1 per fold and mean ± sd."""
     from training import crossval as step
 
-    result = step.run(file, folds=folds, base_model=base_model, max_length=max_length,
-                      epochs=epochs, seed=seed)
+    result = step.run(file, folds=folds, base_model_spec=base_model, max_length=max_length,
+                      epochs=epochs, seed=seed, threads=threads,
+                      learning_rate=learning_rate)
     typer.echo(step.table(result))
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")

@@ -185,12 +185,6 @@ def prepare_records(rows: list[dict[str, Any]], params: PrepareParams
     return splits, stats
 
 
-def input_path(generated: Path, params: PrepareParams) -> Path:
-    """The real dataset when placed under data/raw (data.dvc), else the generated reviews."""
-    raw = Path(params.raw_path)
-    return raw if raw.is_file() else generated
-
-
 def run(source: Path, out_dir: Path, params: PrepareParams) -> PrepareStats:
     rows = read_reviews(source, params.max_rows)
     splits, stats = prepare_records(rows, params)

@@ -1,0 +1,133 @@
+"""MLflow: log a pipeline run (params, metrics, plots, bundle), register it, promote versions.
+
+The tracking URI is MLflow's own: `MLFLOW_TRACKING_URI` when set, else
+`sqlite:///mlflow.db` in the working directory (artifacts under ./mlruns).
+A registered version's source is the run's `bundle` artifact directory; the
+alias `champion` marks the version to serve, and `promote` moves it and
+installs that bundle into models/serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from training.exceptions import RegistryError
+from training.metrics import flat
+from training.params import Params
+
+log = logging.getLogger(__name__)
+
+
+def _client() -> Any:
+    import mlflow
+
+    return mlflow.MlflowClient()
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
+                     params_file: Path | None = None) -> dict[str, Any]:
+    """One MLflow run for the pipeline's outputs; registers the bundle as a new version."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    meta = _read(bundle / "bundle.json")
+    if not meta:
+        raise RegistryError(f"{bundle}/bundle.json is missing: run the package stage first")
+    cfg = params.mlflow
+    try:
+        mlflow.set_experiment(cfg.experiment)
+        with mlflow.start_run(run_name=f"{meta['name']}-{meta['version']}") as run:
+            mlflow.log_params(flat_params(params))
+            mlflow.set_tags({"bundle_name": meta["name"], "bundle_version": meta["version"],
+                             "data_hash": meta.get("data_hash", ""),
+                             "base_model": meta.get("base_model", "")})
+            evaluation = _read(reports / "evaluate" / "metrics.json")
+            mlflow.log_metrics(flat(evaluation))
+            mlflow.log_metrics(flat(_read(reports / "baseline" / "metrics.json"), "baseline_"))
+            mlflow.log_metrics(flat(meta.get("parity", {}), "parity_"))
+            for epoch in _read(trained / "train.json").get("history", []):
+                mlflow.log_metrics({"train_loss": epoch["train_loss"],
+                                    "val_roc_auc_epoch": epoch["val_roc_auc"]},
+                                   step=int(epoch["epoch"]))
+            plots = reports / "evaluate" / "plots"
+            if plots.is_dir():
+                mlflow.log_artifacts(str(plots), artifact_path="plots")
+            if params_file is not None and params_file.is_file():
+                mlflow.log_artifact(str(params_file), artifact_path="params")
+            mlflow.log_artifacts(str(bundle), artifact_path="bundle")
+            source = f"{run.info.artifact_uri}/bundle"
+        client = _client()
+        if client.search_registered_models(filter_string=f"name = '{cfg.registered_model}'"):
+            first = False
+        else:
+            client.create_registered_model(cfg.registered_model,
+                                           description="Spoiler classifier bundles (ONNX).")
+            first = True
+        version = client.create_model_version(
+            cfg.registered_model, source=source, run_id=run.info.run_id,
+            tags={"bundle_version": meta["version"], "roc_auc": str(
+                meta.get("metrics", {}).get("roc_auc", ""))},
+            description=f"bundle {meta['name']} {meta['version']}",
+        )
+        alias_set = first and cfg.alias_first_version
+        if alias_set:
+            client.set_registered_model_alias(cfg.registered_model, cfg.alias, version.version)
+    except MlflowException as exc:
+        raise RegistryError(f"MLflow at {mlflow.get_tracking_uri()} failed: {exc}. Check "
+                            "MLFLOW_TRACKING_URI (unset = sqlite:///mlflow.db here)") from exc
+    info = {"tracking_uri": mlflow.get_tracking_uri(), "run_id": run.info.run_id,
+            "registered_model": cfg.registered_model, "model_version": str(version.version),
+            "bundle_version": meta["version"], "alias": cfg.alias if alias_set else None}
+    log.info("Registered %s", info)
+    return info
+
+
+def flat_params(params: Params) -> dict[str, Any]:
+    return {f"{section}.{key}": value for section, values in params.model_dump().items()
+            for key, value in values.items()}
+
+
+def promote(name: str, version: str, alias: str = "champion",
+            install_to: Path | None = None) -> dict[str, Any]:
+    """Point `alias` at `version` ('latest' = highest); optionally install that bundle."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+        if not versions:
+            raise RegistryError(f"no registered model {name!r} at {mlflow.get_tracking_uri()}: "
+                                "run the pipeline (`dvc repro`) first, or set "
+                                "MLFLOW_TRACKING_URI to the tracking server that has it")
+        known = sorted(int(v.version) for v in versions)
+        chosen = str(known[-1]) if version == "latest" else version
+        if not chosen.isdigit() or int(chosen) not in known:
+            raise RegistryError(f"model {name!r} has no version {version!r}; known versions: "
+                                f"{known}")
+        client.set_registered_model_alias(name, alias, chosen)
+        installed = None
+        if install_to is not None:
+            from training.package import install
+
+            with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
+                local = mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{name}/{chosen}", dst_path=tmp)
+                install(Path(local), install_to)
+            installed = str(install_to)
+    except MlflowException as exc:
+        raise RegistryError(f"MLflow at {mlflow.get_tracking_uri()} failed: {exc}") from exc
+    log.info("Promoted model=%s version=%s alias=%s installed=%s", name, chosen, alias,
+             installed)
+    return {"registered_model": name, "model_version": chosen, "alias": alias,
+            "installed_to": installed,
+            "next": "dvc commit -f models.dvc && git add models.dvc && dvc push"
+            if installed else None}

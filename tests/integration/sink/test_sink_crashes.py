@@ -56,6 +56,9 @@ def test_sink_two_processes_share_the_work(sink_kit: Any) -> None:
     a = sink_kit.start_sink(batch_size=200)
     sink_kit.wait_for(lambda: sink_kit.counts()["reviews"] > 0, 60, "first rows", every_s=0.05)
     b = sink_kit.start_sink(batch_size=200)  # joins mid-stream: a rebalance
+    # Publish the rest once the group has settled, so that both processes get some.
+    sink_kit.wait_for(lambda: "Partitions assigned" in b.log()
+                      and a.log().count("Partitions assigned") >= 2, 60, "the rebalance")
     more = sink_kit.full_set(N, prefix="s")
     sink_kit.publish(more)
     sink_kit.wait_counts(_expected(2 * N), timeout_s=120)
@@ -72,14 +75,15 @@ def test_sink_survives_postgres_restart(sink_kit: Any, private_postgres: Any) ->
     sink = sink_kit.start_sink(batch_size=200)
     sink_kit.wait_for(lambda: sink_kit.counts()["reviews"] > 0, 60, "first rows", every_s=0.05)
     private_postgres.stop("immediate")  # a crash, mid-stream
+    sink_kit.publish(sink_kit.full_set(N, prefix="late"))  # arrives while it is down
     sink_kit.wait_for(lambda: sink.healthz()[0] == 503, 30, "/healthz to report unhealthy")
     sink_kit.wait_for(lambda: sink.metric("spoiler_sink_retries_total") >= 2, 30, "retries")
     assert sink.metric("spoiler_sink_healthy") == 0
     assert sink.alive()
     private_postgres.start()
-    sink_kit.wait_counts(_expected(N), timeout_s=120)
+    sink_kit.wait_counts(_expected(2 * N), timeout_s=120)
     sink_kit.wait_for(lambda: sink.healthz()[0] == 200, 30, "/healthz to recover")
-    assert sink_kit.counts() == {**_expected(N), "dead_letters": 0}
+    assert sink_kit.counts() == {**_expected(2 * N), "dead_letters": 0}
     assert sink.terminate() == 0
 
 
@@ -90,6 +94,7 @@ def test_sink_rebalance_while_postgres_is_down(sink_kit: Any, private_postgres: 
     a = sink_kit.start_sink(batch_size=200, revoke_flush_timeout_s=2)
     sink_kit.wait_for(lambda: sink_kit.counts()["reviews"] > 0, 60, "first rows", every_s=0.05)
     private_postgres.stop("immediate")
+    sink_kit.publish(sink_kit.full_set(N, prefix="late"))
     sink_kit.wait_for(lambda: a.healthz()[0] == 503, 30, "first sink unhealthy")
     # Joins at once (no migration step that would wait for the database): a rebalance.
     b = sink_kit.start_sink(batch_size=200, revoke_flush_timeout_s=2, migrate_on_start=False)
@@ -98,8 +103,8 @@ def test_sink_rebalance_while_postgres_is_down(sink_kit: Any, private_postgres: 
                       "second sink to try writing")
     assert "stay uncommitted" in a.log() or "abandoned uncommitted" in a.log()
     private_postgres.start()
-    sink_kit.wait_counts(_expected(N), timeout_s=120)
-    assert sink_kit.counts() == {**_expected(N), "dead_letters": 0}
-    sink_kit.wait_for(lambda: set(sink_kit.committed().values()) == {N}, 60,
+    sink_kit.wait_counts(_expected(2 * N), timeout_s=120)
+    assert sink_kit.counts() == {**_expected(2 * N), "dead_letters": 0}
+    sink_kit.wait_for(lambda: set(sink_kit.committed().values()) == {2 * N}, 60,
                       "every offset committed")
     assert a.terminate() == 0 and b.terminate() == 0

@@ -53,7 +53,7 @@ def quantize(fp32: Path, int8: Path) -> None:
     level = root.level
     root.setLevel(max(level, logging.WARNING))
     try:
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
     finally:
         root.setLevel(level)
 

@@ -16,7 +16,8 @@ from spoiler_common.model_runtime import Variant, load_bundle
 def predict_texts(texts: list[str], bundle: Path, variant: str = "int8",
                   threads: int = 1) -> Iterator[str]:
     """One line per text: verdict, probability, tokens, then the text's start."""
-    model = load_bundle(bundle, variant=variant if variant == "fp32" else "int8", threads=threads)
+    chosen: Variant = "fp32" if variant == "fp32" else "int8"
+    model = load_bundle(bundle, variant=chosen, threads=threads)
     result = model.predict(texts)
     yield f"# {model.name} {model.version} ({model.variant}) threshold={model.threshold:.4f}"
     for text, p, n, unk in zip(texts, result.probabilities, result.input_tokens,

@@ -4,7 +4,8 @@ PY := .venv/bin/python
 PYTEST := .venv/bin/pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help deps up down status stack-up stack-down logs test test-unit test-integration \
+MAKEFLAGS += --no-print-directory
+.PHONY: pipeline promote help deps up down status stack-up stack-down logs test test-unit test-integration \
         test-e2e lint typecheck bench schemas docs compose-check faults
 
 help: ## Show the targets
@@ -50,6 +51,12 @@ bench: stack-up ## Benchmarks, each with its baseline measured in the same run
 
 faults: stack-up ## Fault-injection suite (kill -9 and restart each service)
 	@$(PYTEST) -m faults -q
+
+pipeline: deps ## Run the DVC model pipeline (dvc repro)
+	@PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/dvc repro
+
+promote: deps ## Point the MLflow alias `champion` at the latest version and serve it
+	@$(PY) -m training promote latest
 
 schemas: deps ## Regenerate the JSON Schema files from the contracts
 	@$(PY) -m spoiler_common.contracts_cli export

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode
 
-from spoiler_common.settings import ENV_PREFIX, REPO_ROOT
+from spoiler_common.settings import REPO_ROOT, settings_config
 
 
 def parse_duration(text: str) -> float:
@@ -29,13 +29,7 @@ def parse_duration(text: str) -> float:
 class MonitorSettings(BaseSettings):
     """The monitor: which windows, how often, against which reference, and its minimum counts."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=f"{ENV_PREFIX}MONITOR_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = settings_config("MONITOR_")
 
     interval_s: float = Field(15.0, gt=0, description="Seconds between two recomputations.")
     windows: Annotated[list[str], NoDecode] = Field(

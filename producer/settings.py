@@ -7,19 +7,15 @@ operator sets once (in `.env` or the compose file).
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
+
+from spoiler_common.settings import settings_config
 
 
 class ProducerSettings(BaseSettings):
     """Client, metrics, label and buffering defaults of the review producer."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SPOILER_PRODUCER_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = settings_config("PRODUCER_")
 
     client_id: str = Field("spoiler-producer", description="Kafka client id.")
     source: str = Field(

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
+
+from spoiler_common.settings import settings_config
 
 
 class SinkSettings(BaseSettings):
     """Consumer group, batching, retries and the metrics port of the PostgreSQL sink."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SPOILER_SINK_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = settings_config("SINK_")
 
     group_id: str = Field("spoiler-sink", description="Kafka consumer group of all sink processes.")
     client_id: str = Field("spoiler-sink", description="Kafka client id (the PID is appended).")

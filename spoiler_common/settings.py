@@ -19,7 +19,8 @@ ENV_PREFIX = "SPOILER_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _config(prefix: str) -> SettingsConfigDict:
+def settings_config(prefix: str) -> SettingsConfigDict:
+    """The config every settings class uses: `SPOILER_<prefix>` variables, then `.env`."""
     return SettingsConfigDict(
         env_prefix=f"{ENV_PREFIX}{prefix}",
         env_file=".env",
@@ -32,7 +33,7 @@ def _config(prefix: str) -> SettingsConfigDict:
 class KafkaSettings(BaseSettings):
     """How every service reaches Kafka. SASL/SSL options let it talk to a managed cluster."""
 
-    model_config = _config("KAFKA_")
+    model_config = settings_config("KAFKA_")
 
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated brokers.")
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
@@ -84,7 +85,7 @@ class KafkaSettings(BaseSettings):
 class PostgresSettings(BaseSettings):
     """Where the sink writes and the monitor reads."""
 
-    model_config = _config("PG_")
+    model_config = settings_config("PG_")
 
     host: str = Field("127.0.0.1", description="PostgreSQL host.")
     port: int = Field(5432, description="PostgreSQL port.")
@@ -122,7 +123,7 @@ class PostgresSettings(BaseSettings):
 class PrometheusSettings(BaseSettings):
     """Where Prometheus is, for the native stack and the tests that query it."""
 
-    model_config = _config("PROMETHEUS_")
+    model_config = settings_config("PROMETHEUS_")
 
     url: str = Field("http://127.0.0.1:9090", description="Prometheus base URL.")
 
@@ -130,7 +131,7 @@ class PrometheusSettings(BaseSettings):
 class StackSettings(BaseSettings):
     """The native stack (`make up`): where state lives and which ports it binds."""
 
-    model_config = _config("STACK_")
+    model_config = settings_config("STACK_")
 
     state_dir: Path = Field(
         REPO_ROOT / ".state", description="Logs, data and PID files of the native stack."
@@ -149,4 +150,5 @@ __all__ = [
     "PostgresSettings",
     "PrometheusSettings",
     "StackSettings",
+    "settings_config",
 ]

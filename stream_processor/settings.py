@@ -7,21 +7,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
-from spoiler_common.settings import REPO_ROOT
+from spoiler_common.settings import REPO_ROOT, settings_config
 
 
 class WorkerSettings(BaseSettings):
     """The stream worker: which model it serves, how it batches, where it listens."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SPOILER_WORKER_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = settings_config("WORKER_")
 
     bundle_path: Path = Field(
         REPO_ROOT / "models" / "serving",

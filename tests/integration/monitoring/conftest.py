@@ -168,15 +168,3 @@ def own_prometheus(tmp_path: Path, free_port: int) -> Any:
 def rendered_rules() -> Callable[[Path, str, str], Path]:
     """`render_rules` as a fixture (test modules cannot import conftest)."""
     return render_rules
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(pytestconfig: pytest.Config) -> Path:
-    """The model helper's real tiny bundle (ONNX), built once and cached between runs."""
-    tiny = pytest.importorskip("training.tiny", reason="training.tiny (model helper) not there")
-    assert pytestconfig.cache is not None
-    cache = Path(pytestconfig.cache.mkdir("monitoring-tiny-bundle"))
-    out = cache / "bundle"
-    if not (out / "bundle.json").exists():
-        tiny.build_tiny_bundle(out)
-    return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,19 +14,6 @@ from spoiler_common.settings import KafkaSettings
 from tests.integration.stream_processor.sp_support import TopicReader, WorkerProc
 
 TINY_VERSION = "tiny-1"
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(pytestconfig: pytest.Config) -> Path:
-    """A real exported ONNX bundle (tiny model), built once and cached between runs."""
-    from training.tiny import build_tiny_bundle
-
-    cache = Path(pytestconfig.cache.mkdir("stream-processor-tiny-bundle"))
-    out = cache / TINY_VERSION
-    if not (out / "bundle.json").exists():
-        shutil.rmtree(out, ignore_errors=True)
-        build_tiny_bundle(out, version=TINY_VERSION, seed=0)
-    return out
 
 
 @pytest.fixture

@@ -49,6 +49,9 @@ class TrainParams(_Section):
     seed: int = 42
     threads: int = Field(0, ge=0, description="torch threads (0 = torch's default).")
     max_steps: int = Field(0, ge=0, description="Stop after this many steps (0 = no limit).")
+    frozen_layers: int = Field(0, ge=0, description=(
+        "Keep the embeddings and the first N encoder layers frozen and compute their output "
+        "once per text (BERT-family models; 0 = fine-tune everything)."))
 
 
 class ExportParams(_Section):

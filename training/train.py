@@ -24,6 +24,7 @@ from spoiler_common.model_runtime import TextEncoder, pad
 from training import base_model
 from training.data import read_split
 from training.exceptions import DataError
+from training.layer_cache import BottomCache
 from training.params import TrainParams
 from training.progress import Progress
 
@@ -97,6 +98,23 @@ def score_torch(model: Any, encoder: TextEncoder, texts: list[str],
     return out
 
 
+def _bottom_cache(model: Any, encoder: TextEncoder, rows: list[list[int]],
+                  val_texts: list[str], params: TrainParams) -> BottomCache | None:
+    """With train.frozen_layers, the frozen bottom's output for train then validation texts."""
+    if not params.frozen_layers:
+        return None
+    started = time.monotonic()
+    cache = BottomCache(model, params.frozen_layers)
+    every = rows + encoder.ids(val_texts)
+    order = sorted(range(len(every)), key=lambda i: len(every[i]))
+    chunks = [order[i:i + 32] for i in range(0, len(order), 32)]
+    cache.fill([_tensors([every[i] for i in chunk], encoder.special.pad) for chunk in chunks],
+               [i for chunk in chunks for i in chunk])
+    log.info("Frozen bottom computed once frozen_layers=%d texts=%d seconds=%.1f",
+             params.frozen_layers, len(every), time.monotonic() - started)
+    return cache
+
+
 def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
         val_rows: list[dict[str, Any]], params: TrainParams) -> dict[str, Any]:
     """Train in place; restores the best epoch's weights (by validation ROC-AUC)."""
@@ -121,8 +139,9 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
     total = math.ceil(steps_per_epoch * params.epochs)
     if params.max_steps:
         total = min(total, params.max_steps)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate,
-                                  weight_decay=params.weight_decay)
+    cache = _bottom_cache(model, encoder, rows, val_texts, params)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=params.learning_rate, weight_decay=params.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total * params.warmup_ratio),
                                                 total)
     history: list[dict[str, float]] = []
@@ -131,14 +150,21 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
     with Progress("train", total) as progress:
         while step < total:
             epoch += 1
-            model.train()
+            if cache is None:
+                model.train()
+            else:
+                cache.train()
             losses = []
             for batch in _batches([len(r) for r in rows], params.batch_size, rng):
                 if step >= total:
                     break
-                ids, mask = _tensors([rows[i] for i in batch], encoder.special.pad)
+                if cache is None:
+                    ids, mask = _tensors([rows[i] for i in batch], encoder.special.pad)
+                    logits = model(input_ids=ids, attention_mask=mask).logits
+                else:
+                    logits = cache.logits(batch)
                 target = torch.from_numpy(labels[batch])
-                loss = loss_fn(model(input_ids=ids, attention_mask=mask).logits, target)
+                loss = loss_fn(logits, target)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
@@ -147,7 +173,10 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
                 step += 1
                 losses.append(float(loss.detach()))
                 progress.advance(1, loss=float(np.mean(losses[-20:])))
-            scores = score_torch(model, encoder, val_texts)
+            if cache is None:
+                scores = score_torch(model, encoder, val_texts)
+            else:
+                scores = cache.scores(range(len(rows), len(rows) + len(val_texts)))
             auc = float(roc_auc_score(val_labels, scores))
             record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
                       "val_roc_auc": auc, "elapsed_s": round(time.monotonic() - started, 1)}

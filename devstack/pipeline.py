@@ -26,6 +26,8 @@ from devstack.procs import (
     stop_pid,
     wait_until,
 )
+from spoiler_common.exceptions import ModelBundleError
+from spoiler_common.model_runtime import read_metadata
 from spoiler_common.settings import REPO_ROOT, StackSettings
 
 app = typer.Typer(add_completion=False, help="The pipeline's services, natively.")
@@ -69,10 +71,14 @@ def _http_ok(port: int, path: str) -> bool:
 
 
 def ensure_bundle() -> None:
-    if (BUNDLE_DIR / "bundle.json").exists():
+    try:
+        read_metadata(BUNDLE_DIR)
         typer.echo(f"Model bundle   {BUNDLE_DIR} (present)")
         return
-    typer.echo("No model bundle yet: building the default one (offline MiniLM, a few minutes)...")
+    except ModelBundleError as exc:
+        if (BUNDLE_DIR / "bundle.json").exists():  # present but unusable (an older format)
+            typer.echo(f"Model bundle   {BUNDLE_DIR} cannot be served: {exc}")
+    typer.echo("Building the default model bundle (offline MiniLM, a few minutes)...")
     started = time.monotonic()
     result = subprocess.run([PY, "-m", "training", "ensure-bundle", "--out", str(BUNDLE_DIR)],
                             cwd=REPO_ROOT)

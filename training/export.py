@@ -90,8 +90,9 @@ def parity(model_dir: Path, bundle_dir: Path, texts: list[str],
         return {"label_agreement": agree, "max_abs_diff": float(np.max(np.abs(a - b))),
                 "mean_abs_diff": float(np.mean(np.abs(a - b)))}
 
-    report = {"n": len(texts), "threshold": PARITY_THRESHOLD, "min_label_agreement": min_agreement,
-              "fp32_vs_torch": compare(p_fp32, p_torch), "int8_vs_fp32": compare(p_int8, p_fp32)}
+    report: dict[str, Any] = {
+        "n": len(texts), "threshold": PARITY_THRESHOLD, "min_label_agreement": min_agreement,
+        "fp32_vs_torch": compare(p_fp32, p_torch), "int8_vs_fp32": compare(p_int8, p_fp32)}
     report["passed"] = all(report[k]["label_agreement"] >= min_agreement
                            for k in ("fp32_vs_torch", "int8_vs_fp32"))
     return report

@@ -56,6 +56,12 @@ class ExportParams(_Section):
     opset: int = 18
 
 
+class EvaluateParams(_Section):
+    # The stage fails when the model's test ROC-AUC is more than this below the TF-IDF
+    # baseline's on the same split; null turns the gate off (the tiny test model).
+    max_auc_gap: float | None = Field(0.02, ge=0, le=1)
+
+
 class PackageParams(_Section):
     name: str = "spoiler-distilbert"
     version: str = Field("auto", description="'auto' = <UTC date>-<data hash prefix>.")
@@ -74,6 +80,7 @@ class Params(_Section):
     prepare: PrepareParams = PrepareParams()
     train: TrainParams = TrainParams()
     export: ExportParams = ExportParams()
+    evaluate: EvaluateParams = EvaluateParams()
     package: PackageParams = PackageParams()
     mlflow: MlflowParams = MlflowParams()
 

@@ -75,8 +75,8 @@ def classpath() -> None:
 @app.command("alert-proof")
 def alert_proof(
     bundle: Path | None = typer.Option(
-        None, "--bundle", help="Model bundle to serve (default: the tiny test bundle, built "
-        "once into .state/alert-proof)."),
+        None, "--bundle", help="Model bundle to serve (default: the tiny recipe on 2,000 "
+        "reviews, built once into .state/alert-proof)."),
     write: Path | None = typer.Option(
         None, "--write", help="Rewrite the results table in this file (docs/monitoring.md)."),
     stable_reviews: int = typer.Option(20_000, "--stable-reviews", min=0,
@@ -91,7 +91,7 @@ def alert_proof(
     from devstack import alert_proof as proof
 
     stack = StackSettings()
-    served = bundle or proof.default_bundle(stack.state_dir / "alert-proof")
+    served = bundle or proof.proof_bundle(stack.state_dir / "alert-proof")
     with tempfile.TemporaryDirectory(prefix="alert-proof-") as tmp:
         stable = (proof.run_stable(served, Path(tmp) / "stable", reviews=stable_reviews)
                   if stable_reviews else None)

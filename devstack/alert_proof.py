@@ -42,9 +42,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from devstack import format2_shim
 from devstack.procs import free_port
-from devstack.promtest import OwnPrometheus, render_rules
+from devstack.promtest import FOR_SHARE_OF_WINDOW, OwnPrometheus, render_rules
 from monitoring.settings import parse_duration
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 
@@ -54,8 +53,6 @@ DRIFT_ALERTS = frozenset({"ScoreDrift", "InputDrift", "PredictedSpoilerRatioShif
 QUALITY_ALERTS = frozenset({"ModelAccuracyBelowFloor", "ModelF1BelowFloor",
                             "EstimatedAccuracyBelowFloor", "AccuracyEstimateOff"})
 MODEL_ALERTS = DRIFT_ALERTS | QUALITY_ALERTS
-# Test-sized rules: the alerts' `for:` (15m with the 1h window in production).
-FOR = "3s"
 
 
 @dataclass(frozen=True)
@@ -287,7 +284,6 @@ def run_stable(bundle: Path, root: Path, *, reviews: int = 20_000, rate: float =
     root.mkdir(parents=True, exist_ok=True)
     uid = uuid.uuid4().hex[:10]
     longest = max(windows, key=parse_duration)
-    mon_bundle = format2_shim.monitor_bundle(bundle, root / "monitor-bundle")  # TEMPORARY
     services = Services(root)
     ports = distinct_ports("sink", "worker", "monitor")
     with contextlib.ExitStack() as stack:
@@ -305,7 +301,7 @@ def run_stable(bundle: Path, root: Path, *, reviews: int = 20_000, rate: float =
         # The monitor first: it binds its port before the others open Kafka connections,
         # whose ephemeral ports come from the same range as free ports.
         services.start("monitor", ["monitoring", "run"], {
-            **env, "SPOILER_MONITOR_BUNDLE_PATH": str(mon_bundle),
+            **env, "SPOILER_MONITOR_BUNDLE_PATH": str(bundle),
             "SPOILER_MONITOR_WINDOWS": ",".join(windows),
             "SPOILER_MONITOR_ALERT_WINDOW": longest, "SPOILER_MONITOR_INTERVAL_S": "1",
             "SPOILER_MONITOR_KAFKA_LAG": "false", "SPOILER_MONITOR_METRICS_HOST": "127.0.0.1",
@@ -328,7 +324,7 @@ def run_stable(bundle: Path, root: Path, *, reviews: int = 20_000, rate: float =
               "the worker", services, names)
         prom = stack.enter_context(own_prometheus(
             root / "prometheus", {"monitoring": [f"127.0.0.1:{ports['monitor']}"]},
-            render_rules(root / "rules", windows, FOR)))
+            render_rules(root / "rules", windows)))
         services.start("producer", [
             "producer", "stream", "--n", str(reviews), "--seed", str(seed), "--rate", str(rate),
             "--label-delay", str(label_delay_s), "--metrics-port", "0", "--json"], env)
@@ -352,7 +348,7 @@ def run_stable(bundle: Path, root: Path, *, reviews: int = 20_000, rate: float =
             time.sleep(1.0)
         # Every label is in: the windows hold the stream's last reviews; let the longest
         # window be evaluated through its `for:` before reading the results.
-        settle = parse_duration(FOR) + 4
+        settle = FOR_SHARE_OF_WINDOW * parse_duration(longest) + 4
         end = time.monotonic() + settle
         while time.monotonic() < end:
             watch.poll()
@@ -489,7 +485,10 @@ def _snapshot(prom: OwnPrometheus, job: str, window: str) -> dict[str, float]:
                          ("estimated_accuracy", "spoiler_model_estimated_accuracy"),
                          ("gap", "spoiler_model_estimated_accuracy_error"),
                          ("gap_limit", "spoiler_model_estimated_accuracy_error_limit"),
-                         ("floor", 'spoiler_model_quality_floor{metric="accuracy",')):
+                         ("floor", 'spoiler_model_quality_floor{metric="accuracy",'),
+                         ("f1", "spoiler_model_f1"),
+                         ("estimated_f1", "spoiler_model_estimated_f1"),
+                         ("f1_gap", "spoiler_model_estimated_f1_error")):
         selector = f'job="{job}", window="{window}"'
         expr = metric + (selector + "}" if metric.endswith(",") else "{" + selector + "}")
         value = prom.value(expr)
@@ -517,10 +516,9 @@ def run_scenarios(bundle: Path, root: Path, *, scenarios: tuple[str, ...] = tupl
     cache: dict[str, tuple[float, int, int]] = {}
     progress(f"scenarios: scoring {len(scenarios)} x {baseline + drifted} generated reviews")
     rows = {s: scored_rows(model, s, baseline, drifted, seed, cache) for s in scenarios}
-    mon_bundle = format2_shim.monitor_bundle(bundle, root / "monitor-bundle")  # TEMPORARY
     uid = uuid.uuid4().hex[:10]
     settings = MonitorSettings(windows=[window], alert_window=window, interval_s=1.0,
-                               bundle_path=mon_bundle, kafka_lag=False,
+                               bundle_path=bundle, kafka_lag=False,
                                metrics_host="127.0.0.1")
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
@@ -538,7 +536,7 @@ def run_scenarios(bundle: Path, root: Path, *, scenarios: tuple[str, ...] = tupl
                                             daemon=True))
         prom = stack.enter_context(own_prometheus(
             root / "prometheus", {s: [f"127.0.0.1:{p}"] for s, p in ports.items()},
-            render_rules(root / "rules", window, FOR)))
+            render_rules(root / "rules", window)))
 
         def join() -> None:
             stop.set()
@@ -615,8 +613,8 @@ def table(bundle_meta: dict[str, Any], stable: StableResult | None,
     if results:
         w = f"{results[0].window_s:.0f} s"
         lines += [
-            f"**Scenarios** (window {w}, `for:` {FOR}; the alert must fire within two windows "
-            f"of the drift start):", "",
+            f"**Scenarios** (window {w}, `for:` a quarter of it; the alert must fire within "
+            "two windows of the drift start):", "",
             "| scenario | shift | intended alert | fired (s after drift start) | time to "
             "alert | acc. before: estimated / realised (gap) | two windows later | gap limit |",
             "|---|---|---|---|---|---|---|---|"]
@@ -645,20 +643,28 @@ def write_docs(path: Path, text: str) -> None:
     path.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}\n{END}", doc), "utf-8")
 
 
-def default_bundle(cache: Path) -> Path:
-    """The tiny test bundle (built once, like the tests' fixture)."""
+# The proof's bundle: the tiny test recipe (training.tiny) on 2,000 training reviews, so
+# that the model learns enough for concept shift to show (a model near chance loses
+# almost nothing when labels flip) and its test split (~430) is large enough for
+# floors tighter than the damage a drift does. ~2-4 minutes on 2 cores, built once.
+PROOF_TRAIN_REVIEWS = 2_000
+PROOF_VERSION = "proof-1"
+
+
+def proof_bundle(cache: Path) -> Path:
+    """The proof's bundle under `cache` (built unless a current-format one is there)."""
     import shutil
 
     from spoiler_common.exceptions import ModelBundleError
     from spoiler_common.model_runtime import read_metadata
     from training.tiny import build_tiny_bundle
 
-    out = cache / "tiny-1"
+    out = cache / PROOF_VERSION
     try:
         read_metadata(out)  # a bundle of an older format is rebuilt
     except ModelBundleError:
         shutil.rmtree(out, ignore_errors=True)
-        build_tiny_bundle(out, version="tiny-1", seed=0)
+        build_tiny_bundle(out, version=PROOF_VERSION, seed=0, n_train=PROOF_TRAIN_REVIEWS)
     return out
 
 

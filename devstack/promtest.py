@@ -23,23 +23,50 @@ from spoiler_common.settings import REPO_ROOT
 RULES_DIR = REPO_ROOT / "infra" / "prometheus" / "rules"
 
 
-def render_rules(dst: Path, windows: str | Sequence[str], for_: str) -> Path:
-    """Copy the real rule files, with the alerts' window(s) and `for:` made test-sized.
+# Production alerts watch the 1h window for 15m: `for:` a quarter of the window.
+FOR_SHARE_OF_WINDOW = 0.25
 
-    One window replaces `window="1h"` by that window; several make the rules watch all
-    of them (`window=~"a|b"`): the comparisons match on `window`, so each window is
-    compared with its own thresholds.
+
+def _seconds(duration: str) -> float:
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    return float(duration[:-1]) * units[duration[-1]] if duration[-1] in units else float(
+        duration)
+
+
+def render_rules(dst: Path, windows: str | Sequence[str], for_: str | None = None) -> Path:
+    """Copy the real rule files with test-sized windows and `for:`.
+
+    Each alert that watches a window (`window="1h"`) is rendered once per test window;
+    its `for:` is `for_`, or else the production share of that window (15m of 1h). The
+    comparisons match on `window`, so each copy compares a window with its own
+    thresholds. Alerts without a window get `for_` or the shortest window's share;
+    recording rules are copied once.
     """
     names = [windows] if isinstance(windows, str) else list(windows)
-    matcher = f'window="{names[0]}"' if len(names) == 1 else f'window=~"{"|".join(names)}"'
+
+    def for_of(window: str) -> str:
+        return for_ or f"{_seconds(window) * FOR_SHARE_OF_WINDOW:g}s"
+
+    shortest = min(names, key=_seconds)
     dst.mkdir(parents=True, exist_ok=True)
     for file in sorted(RULES_DIR.glob("*.yml")):
         doc = yaml.safe_load(file.read_text())
         for group in doc["groups"]:
+            rules = []
             for rule in group["rules"]:
-                rule["expr"] = re.sub(r'window="[^"]+"', matcher, rule["expr"])
-                if "for" in rule:
-                    rule["for"] = for_
+                if "alert" not in rule or not re.search(r'window="[^"]+"', rule["expr"]):
+                    if "for" in rule:
+                        rule["for"] = for_of(shortest)
+                    rules.append(rule)
+                    continue
+                for window in names:
+                    # The window as a static label too: copies must differ for promtool.
+                    rules.append({**rule, "expr": re.sub(r'window="[^"]+"', f'window="{window}"',
+                                                         rule["expr"]),
+                                  "for": for_of(window),
+                                  "labels": {**rule.get("labels", {}), "window": window},
+                                  "annotations": dict(rule.get("annotations", {}))})
+            group["rules"] = rules
         (dst / file.name).write_text(yaml.safe_dump(doc, sort_keys=False))
     return dst
 

@@ -198,18 +198,34 @@ def _floors(meta: Mapping[str, Any]) -> tuple[dict[str, QualityFloor], float]:
     return out, _number(z, "quality_floors.z")
 
 
+def _confusion_cells(cm: Any) -> tuple[float, float, float, float] | None:
+    """(tn, fp, fn, tp) of the test split's `confusion_matrix`, or None.
+
+    The format-2 contract writes it [[tn, fp], [fn, tp]]; the packaging of
+    issue-12-train (64f5e96) still writes {"tn", "fp", "fn", "tp"}: both are read.
+    """
+    try:
+        if isinstance(cm, Mapping):
+            cells = (cm["tn"], cm["fp"], cm["fn"], cm["tp"])
+        else:
+            (tn, fp), (fn, tp) = cm
+            cells = (tn, fp, fn, tp)
+        tn_, fp_, fn_, tp_ = (_number(c, "confusion_matrix") for c in cells)
+    except (KeyError, TypeError, ValueError, ReferenceError_):
+        return None
+    return tn_, fp_, fn_, tp_
+
+
 def _predicted_ratio(meta: Mapping[str, Any]) -> tuple[float | None, int | None]:
     """Share of predicted spoilers and n of the test split, from `confusion_matrix`."""
-    cm = meta.get("confusion_matrix")
-    try:
-        (tn, fp), (fn, tp) = cm  # type: ignore[misc]
-        cells = [_number(c, "confusion_matrix") for c in (tn, fp, fn, tp)]
-    except (TypeError, ValueError, ReferenceError_):
-        log.warning("bundle.json has no [[tn, fp], [fn, tp]] confusion_matrix: the predicted "
-                    "spoiler ratio has no expected value and its alert cannot fire.")
+    cells = _confusion_cells(meta.get("confusion_matrix"))
+    n = sum(cells) if cells else 0
+    if cells is None or n <= 0:
+        log.warning("bundle.json has no usable confusion_matrix: the predicted spoiler ratio "
+                    "has no expected value and its alert cannot fire.")
         return None, None
-    n = sum(cells)
-    return ((cells[1] + cells[3]) / n, int(n)) if n > 0 else (None, None)
+    _, fp, _, tp = cells
+    return (fp + tp) / n, int(n)
 
 
 def parse(meta: Mapping[str, Any]) -> Reference:

@@ -48,6 +48,14 @@ def reference_meta() -> dict[str, Any]:
     }
 
 
+@pytest.fixture(scope="session")
+def proof_bundle(pytestconfig: pytest.Config) -> Path:
+    """The alert proof's bundle (the tiny recipe on more reviews: devstack.alert_proof)."""
+    from devstack.alert_proof import proof_bundle as build
+
+    return build(Path(pytestconfig.cache.mkdir("proof-bundle")))
+
+
 @pytest.fixture
 def monitor_pg(pg_settings: PostgresSettings) -> PostgresSettings:
     """A fresh database with the sink's schema applied by the sink's own migrations."""

@@ -4,9 +4,10 @@ Runs the same experiments as `make alert-proof` (devstack/alert_proof.py), which
 writes the results table of docs/monitoring.md:
 
 - a stable replay of 20,000 generated reviews through the real pipeline (producer ->
-  Kafka -> worker with the real tiny bundle -> sink -> PostgreSQL -> monitor ->
-  an own Prometheus with the real rules rendered to 20 s and 60 s windows) fires no
-  drift or quality alert in either window, and the label-free estimate holds;
+  Kafka -> worker with a real bundle, the tiny recipe on 2,000 reviews -> sink ->
+  PostgreSQL -> monitor -> an own Prometheus with the real rules rendered to 20 s and
+  60 s windows) fires no drift or quality alert in either window, and the label-free
+  estimate holds;
 - each drift scenario of the generator fires its intended alert within two windows
   of the drift start, nothing fires before it, and the estimate-vs-realised gap
   follows covariate shift and opens under concept shift.
@@ -27,9 +28,9 @@ STABLE_REVIEWS = 20_000
 WINDOWS = ("20s", "60s")
 
 
-def test_stable_replay_fires_no_drift_or_quality_alert(tiny_bundle: Path,
+def test_stable_replay_fires_no_drift_or_quality_alert(proof_bundle: Path,
                                                        tmp_path: Path) -> None:
-    result = alert_proof.run_stable(tiny_bundle, tmp_path / "stable", reviews=STABLE_REVIEWS,
+    result = alert_proof.run_stable(proof_bundle, tmp_path / "stable", reviews=STABLE_REVIEWS,
                                     windows=WINDOWS)
     print(alert_proof.to_json(result, []))
     assert result.reviews == STABLE_REVIEWS and result.labelled == STABLE_REVIEWS
@@ -42,16 +43,17 @@ def test_stable_replay_fires_no_drift_or_quality_alert(tiny_bundle: Path,
     assert {k.split("@")[1] for k in result.drift_peak} == set(WINDOWS)
     assert set(result.quality_margin) == {f"{m}@{w}" for m in ("accuracy", "f1")
                                          for w in WINDOWS}
-    # The label-free estimate holds on a stable stream (issue 12: within 0.03).
+    # The label-free estimate holds on a stable stream (issue 12: within 0.03 of realised
+    # accuracy and F1), inside the limit the monitor itself claims.
     est = result.estimate
-    assert est["labelled"] > 1000
-    assert abs(est["accuracy_gap"]) <= max(0.03, est["gap_limit"]), est
-    assert abs(est["f1_gap"]) <= 0.03 + est["gap_limit"], est
+    assert est["labelled"] > 5000, est
+    assert abs(est["accuracy_gap"]) <= min(0.03, est["gap_limit"]), est
+    assert abs(est["f1_gap"]) <= 0.03, est
 
 
-def test_each_scenario_fires_its_alert_within_two_windows(tiny_bundle: Path,
+def test_each_scenario_fires_its_alert_within_two_windows(proof_bundle: Path,
                                                           tmp_path: Path) -> None:
-    results = {r.scenario: r for r in alert_proof.run_scenarios(tiny_bundle,
+    results = {r.scenario: r for r in alert_proof.run_scenarios(proof_bundle,
                                                                 tmp_path / "scenarios")}
     print(alert_proof.to_json(None, list(results.values())))
     assert set(results) == set(alert_proof.INTENDED)
@@ -69,10 +71,8 @@ def test_each_scenario_fires_its_alert_within_two_windows(tiny_bundle: Path,
     for s in ("length", "length_short", "rating"):
         after = results[s].after
         assert abs(after["gap"]) <= after["gap_limit"], (s, after)
-    # Concept shift: the gap opens beyond its limit (AccuracyEstimateOff), or the
-    # realised accuracy itself falls below its floor.
-    for s in ("label_noise", "spoiler_rate"):
-        after = results[s].after
-        opened = abs(after["gap"]) > after["gap_limit"]
-        fell = after["accuracy"] < after.get("floor", 0.0)
-        assert opened or fell, (s, after)
+    # Concept shift the inputs cannot show: the estimate stays, realised accuracy falls,
+    # and the gap opens beyond its limit (that is AccuracyEstimateOff).
+    after = results["label_noise"].after
+    assert abs(after["gap"]) > after["gap_limit"], after
+    assert after["accuracy"] < results["label_noise"].before["accuracy"] - 0.05, after

@@ -131,11 +131,8 @@ def test_every_panel_query_returns_data(
     bad.produce(topics["reviews"].name, key=b"bad", value=b"{not json")
     assert bad.flush(10) == 0
 
-    from devstack.format2_shim import monitor_bundle  # TEMPORARY: until format-2 bundles
-
     settings = MonitorSettings(windows=[WINDOW], alert_window=WINDOW, interval_s=2.0,
-                               bundle_path=monitor_bundle(tiny_bundle, tmp_path / "mon-bundle"),
-                               metrics_host="127.0.0.1")
+                               bundle_path=tiny_bundle, metrics_host="127.0.0.1")
     monitor = Monitor(settings=settings, pg=monitor_pg, kafka=kafka_settings,
                       admin=admin_client(kafka_settings))
     server, _ = start_http_server(ports["monitoring"], addr="127.0.0.1",

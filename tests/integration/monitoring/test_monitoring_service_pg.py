@@ -9,9 +9,9 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from monitoring import stats
-from spoiler_common import drift
 from monitoring.service import Monitor
 from monitoring.settings import MonitorSettings
+from spoiler_common import drift
 from spoiler_common.kafka import admin_client, consumer, producer
 from spoiler_common.settings import KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec

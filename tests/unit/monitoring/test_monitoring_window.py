@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-import math
-
-from monitoring import reference, stats
+from monitoring import reference
 from monitoring.exporter import METRICS, SnapshotCollector
 from monitoring.window import MinCounts, Rows, compute, empty_rows, reference_samples
 from spoiler_common import drift
@@ -92,6 +92,10 @@ def test_reference_reads_features_thresholds_and_floors() -> None:
     assert ref.floors["f1"].expected == 0.55 and ref.floors["f1"].floor.at(1000) == 0.4
     assert ref.predicted_spoiler_ratio == pytest.approx(0.3) and ref.test_n == 100
     assert ref.calibration_error == 0.02 and ref.z == 3.0
+    # The {tn, fp, fn, tp} form current packaging writes reads the same.
+    cells = reference.parse(meta(confusion_matrix={"tn": 60, "fp": 15, "fn": 10, "tp": 15}))
+    assert cells.predicted_spoiler_ratio == pytest.approx(0.3) and cells.test_n == 100
+    assert reference.parse(meta(confusion_matrix=None)).predicted_spoiler_ratio is None
 
 
 def test_format_1_is_refused_with_what_to_do() -> None:
@@ -114,7 +118,7 @@ def test_a_feature_the_data_lacks_is_absent() -> None:
 def test_reference_rejects_other_bins_and_malformed_blocks() -> None:
     features = dict(META["reference"]["features"])  # type: ignore[index]
     features["score"] = {"edges": [0.0, 0.5, 1.0], "counts": [75, 25]}
-    with pytest.raises(reference.ReferenceError_, match="differ from spoiler_common.drift"):
+    with pytest.raises(reference.ReferenceError_, match=r"differ from spoiler_common\.drift"):
         reference.parse(meta(reference={"features": features}))
     bad_thresholds = {"sizes": SIZES, "features": {"score": {"psi": [0.5, 0.3]}}}
     with pytest.raises(reference.ReferenceError_, match="2 values for 3 sizes"):

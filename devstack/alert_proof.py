@@ -260,17 +260,28 @@ def _by(prom: OwnPrometheus, expr: str, key: Callable[[dict[str, str]], str]) ->
     return dict(sorted((k, v) for k, v in out.items() if math.isfinite(v)))
 
 
-def _estimate(prom: OwnPrometheus, window: str) -> dict[str, float]:
+# What the results report of the estimate and realised quality: name -> metric.
+QUALITY = {
+    "accuracy": "spoiler_model_accuracy",
+    "estimated_accuracy": "spoiler_model_estimated_accuracy",
+    "gap": "spoiler_model_estimated_accuracy_error",
+    "gap_limit": "spoiler_model_estimated_accuracy_error_limit",
+    "floor": 'spoiler_model_quality_floor{metric="accuracy"}',
+    "f1": "spoiler_model_f1",
+    "estimated_f1": "spoiler_model_estimated_f1",
+    "f1_gap": "spoiler_model_estimated_f1_error",
+    "labelled": "spoiler_model_labelled",
+}
+
+
+def quality(prom: OwnPrometheus, window: str, job: str | None = None) -> dict[str, float]:
+    """The window's QUALITY values now (absent ones left out)."""
+    selector = f'window="{window}"' + (f', job="{job}"' if job else "")
     out = {}
-    for name, metric in (("accuracy", "spoiler_model_accuracy"),
-                         ("estimated_accuracy", "spoiler_model_estimated_accuracy"),
-                         ("f1", "spoiler_model_f1"),
-                         ("estimated_f1", "spoiler_model_estimated_f1"),
-                         ("accuracy_gap", "spoiler_model_estimated_accuracy_error"),
-                         ("f1_gap", "spoiler_model_estimated_f1_error"),
-                         ("gap_limit", "spoiler_model_estimated_accuracy_error_limit"),
-                         ("labelled", "spoiler_model_labelled")):
-        value = prom.value(f'{metric}{{window="{window}"}}')
+    for name, metric in QUALITY.items():
+        expr = (metric.replace("}", f", {selector}}}") if "{" in metric
+                else f"{metric}{{{selector}}}")
+        value = prom.value(expr)
         if value is not None:
             out[name] = round(value, 4)
     return out
@@ -353,20 +364,20 @@ def run_stable(bundle: Path, root: Path, *, reviews: int = 20_000, rate: float =
         while time.monotonic() < end:
             watch.poll()
             time.sleep(1.0)
-        estimate = _estimate(prom, longest)
+        estimate = quality(prom, longest)
         span = f"{int(time.monotonic() - watch.t0) + 5}s"
         ratio = ("spoiler:drift_statistic / on (feature, statistic, window, model_version, job, "
                  "instance) spoiler_drift_threshold")
         drift_peak = _by(prom, f"max by (feature, statistic, window) "
                                f"(max_over_time(({ratio})[{span}:1s]))",
                          lambda m: f"{m['feature']}/{m['statistic']}@{m['window']}")
-        quality: dict[str, float] = {}
+        margins: dict[str, float] = {}
         for metric in ("accuracy", "f1"):
             margin = (f"spoiler_model_{metric} - on (model_version, window, job, instance) "
                       f'spoiler_model_quality_floor{{metric="{metric}"}}')
             found = _by(prom, f"min by (window) (min_over_time(({margin})[{span}:1s]))",
                         lambda m: m["window"])
-            quality |= {f"{metric}@{w}": v for w, v in found.items()}
+            margins |= {f"{metric}@{w}": v for w, v in found.items()}
         for item in prom.query(f'max_over_time(ALERTS{{alertstate="firing"}}[{span}])'):
             labels = item["metric"]
             if labels.get("alertname") in MODEL_ALERTS:
@@ -379,7 +390,7 @@ def run_stable(bundle: Path, root: Path, *, reviews: int = 20_000, rate: float =
         reviews=predicted, labelled=labelled, windows=windows, seconds=round(seconds, 1),
         false_alerts={k: round(t, 1) for k, (t, _) in
                       watch.fired("monitoring", watch.t0).items()},
-        drift_peak=drift_peak, quality_margin=quality, estimate=estimate)
+        drift_peak=drift_peak, quality_margin=margins, estimate=estimate)
 
 
 # -- the drift scenarios --------------------------------------------------------------------
@@ -479,24 +490,6 @@ def feed(streams: list[Stream], until: int, stop: threading.Event, rate: float,
             conn.close()
 
 
-def _snapshot(prom: OwnPrometheus, job: str, window: str) -> dict[str, float]:
-    out = {}
-    for name, metric in (("accuracy", "spoiler_model_accuracy"),
-                         ("estimated_accuracy", "spoiler_model_estimated_accuracy"),
-                         ("gap", "spoiler_model_estimated_accuracy_error"),
-                         ("gap_limit", "spoiler_model_estimated_accuracy_error_limit"),
-                         ("floor", 'spoiler_model_quality_floor{metric="accuracy",'),
-                         ("f1", "spoiler_model_f1"),
-                         ("estimated_f1", "spoiler_model_estimated_f1"),
-                         ("f1_gap", "spoiler_model_estimated_f1_error")):
-        selector = f'job="{job}", window="{window}"'
-        expr = metric + (selector + "}" if metric.endswith(",") else "{" + selector + "}")
-        value = prom.value(expr)
-        if value is not None:
-            out[name] = round(value, 4)
-    return out
-
-
 def run_scenarios(bundle: Path, root: Path, *, scenarios: tuple[str, ...] = tuple(INTENDED),
                   window: str = "20s", rate: float = 40.0, label_delay_s: float = 3.0,
                   seed: int = 5, progress: Callable[[str], None] = print,
@@ -555,7 +548,7 @@ def run_scenarios(bundle: Path, root: Path, *, scenarios: tuple[str, ...] = tupl
             watch.poll()
             feeder.join(timeout=0.5)
         drift_start = time.monotonic()  # the next row inserted is drifted
-        before = {s: _snapshot(prom, s, window) for s in scenarios}
+        before = {s: quality(prom, window, s) for s in scenarios}
         feeder = threading.Thread(target=feed, args=(streams, baseline + drifted, stop, rate,
                                                      label_delay_s), daemon=True)
         feeder.start()
@@ -563,7 +556,7 @@ def run_scenarios(bundle: Path, root: Path, *, scenarios: tuple[str, ...] = tupl
         while time.monotonic() - drift_start < 2 * window_s + 2:
             watch.poll()
             time.sleep(0.5)
-        after = {s: _snapshot(prom, s, window) for s in scenarios}
+        after = {s: quality(prom, window, s) for s in scenarios}
         stop.set()
         feeder.join(timeout=15)
     results = []
@@ -608,7 +601,7 @@ def table(bundle_meta: dict[str, Any], stable: StableResult | None,
             f"{min(stable.quality_margin.values(), default=float('nan')):.3f}. In the "
             f"{max(stable.windows, key=parse_duration)} window at the end: estimated accuracy "
             f"{_fmt(est.get('estimated_accuracy'))} vs realised {_fmt(est.get('accuracy'))} "
-            f"(gap {_fmt(est.get('accuracy_gap'))}, limit ±{_fmt(est.get('gap_limit'))}), F1 "
+            f"(gap {_fmt(est.get('gap'))}, limit ±{_fmt(est.get('gap_limit'))}), F1 "
             f"gap {_fmt(est.get('f1_gap'))}.", ""]
     if results:
         w = f"{results[0].window_s:.0f} s"

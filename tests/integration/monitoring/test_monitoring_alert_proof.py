@@ -47,7 +47,7 @@ def test_stable_replay_fires_no_drift_or_quality_alert(proof_bundle: Path,
     # accuracy and F1), inside the limit the monitor itself claims.
     est = result.estimate
     assert est["labelled"] > 5000, est
-    assert abs(est["accuracy_gap"]) <= min(0.03, est["gap_limit"]), est
+    assert abs(est["gap"]) <= min(0.03, est["gap_limit"]), est
     assert abs(est["f1_gap"]) <= 0.03, est
 
 

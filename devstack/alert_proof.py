@@ -609,8 +609,9 @@ def table(bundle_meta: dict[str, Any], stable: StableResult | None,
             f"**Scenarios** (window {w}, `for:` a quarter of it; the alert must fire within "
             "two windows of the drift start):", "",
             "| scenario | shift | intended alert | fired (s after drift start) | time to "
-            "alert | acc. before: estimated / realised (gap) | two windows later | gap limit |",
-            "|---|---|---|---|---|---|---|---|"]
+            "alert | accuracy before: estimated / realised (gap) | two windows later | gap "
+            "limit | F1 gap later |",
+            "|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             intended = ", ".join(sorted(f"{a}/{f}" if f else a for a, f in r.intent.alerts))
             fired = ", ".join(f"{k.split('@')[0]} {t:.0f}" for k, t in
@@ -624,7 +625,7 @@ def table(bundle_meta: dict[str, Any], stable: StableResult | None,
             lines.append(
                 f"| {r.scenario} | {r.intent.shift} | {intended or 'none'} | {fired} | "
                 f"{'–' if tta is None else f'{tta:.0f} s'} | {cell(r.before)} | {cell(r.after)} "
-                f"| ±{_fmt(r.after.get('gap_limit'))} |")
+                f"| ±{_fmt(r.after.get('gap_limit'))} | {_fmt(r.after.get('f1_gap'))} |")
     return "\n".join(lines)
 
 

@@ -341,6 +341,7 @@ class BatchHandler:
         it takes nothing, DeliveryFailed: the caller stops without acknowledging.
         """
         done: list[Outgoing] = []
+        order = {id(item): i for i, item in enumerate(outgoing)}
         todo, attempt, replaced = list(outgoing), 0, False
         delivered_any = False
         while todo:
@@ -360,7 +361,10 @@ class BatchHandler:
                         f"after {attempt} attempts: {type(first).__name__}: {first}"
                     )
                 # Kafka takes this batch's other messages: these ones are the problem.
-                todo, attempt, replaced = [self._unsendable(i, e) for i, e in failed], 0, True
+                todo, attempt, replaced = [], 0, True
+                for item, error in failed:
+                    todo.append(self._unsendable(item, error))
+                    order[id(todo[-1])] = order[id(item)]
                 continue
             delay = self.retry.delay(attempt)
             log.warning("Kafka did not confirm %d of %d messages; resending in %.1fs attempt=%d: "
@@ -368,8 +372,7 @@ class BatchHandler:
                         type(first).__name__, first)
             await self._wait(delay)
             todo = [item for item, _ in failed]
-        order = {id(item): i for i, item in enumerate(outgoing)}
-        return sorted(done, key=lambda item: order.get(id(item), len(order)))
+        return sorted(done, key=lambda item: order[id(item)])
 
     def _unsendable(self, item: Outgoing, error: BaseException) -> Outgoing:
         """A small dead letter in place of a message Kafka keeps refusing."""

@@ -32,7 +32,7 @@ class Msg:
     o: int
     v: bytes | None
     # Keyed by review_id unless a test says otherwise (the shared key rule).
-    k: bytes | None | str = "auto"
+    k: bytes | str | None = "auto"
 
     def topic(self) -> str:
         return self.t

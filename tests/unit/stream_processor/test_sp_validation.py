@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from spoiler_common.contracts import DeadLetter, ReviewPublished, decode, encode
-from spoiler_common.exceptions import ContractError
 from spoiler_common.dead_letters import build_dead_letter
+from spoiler_common.exceptions import ContractError
 from stream_processor.validation import SERVICE, RecentIds, parse_review
 
 pytestmark = pytest.mark.unit

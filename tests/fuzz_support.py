@@ -164,9 +164,10 @@ _BAD_SCALARS: list[Any] = [None, True, 0, -1, 2**31, 2**63, 10**30, 1.5, "", " "
                            "9999-12-31T23:59:59-14:00", "1969-01-01T00:00:00Z"]
 
 
-def mutant(rng: random.Random, role: str, rid: str) -> tuple[bytes | None, bytes | None]:
+def mutant(rng: random.Random, role: str, rid: str, i: int = 0
+           ) -> tuple[bytes | None, bytes | None]:
     """One hostile (key, value) for `role`'s topic, keyed `rid` (sometimes not)."""
-    base = json.loads(encode(valid_message(role, rid)))
+    base = json.loads(encode(valid_message(role, rid, i)))
     key: bytes | None = rid.encode()
     kind = rng.randrange(14)
     if kind == 0:

@@ -38,6 +38,8 @@ def row_fault(exc: BaseException, conn: psycopg.Connection) -> bool:
     """Whether `exc` came from the rows written (bisect) rather than from the database."""
     if conn.broken:
         return False
+    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+        return True  # includes client-side refusals (NUL in a parameter) without a SQLSTATE
     if isinstance(exc, psycopg.Error):
         return (exc.sqlstate or "")[:2] in ROW_FAULT_CLASSES
     return isinstance(exc, DUMP_ERRORS)

@@ -81,6 +81,13 @@ REASONS: dict[DeadLetterReason, str] = {
     "`error` has the exception type and message (replay it after the fix)",
 }
 
+def reasons_table() -> str:
+    """The Markdown table of every reason code (README, `make docs`; a test checks it)."""
+    rows = ["| reason | meaning |", "|---|---|"]
+    rows += [f"| `{reason.value}` | {REASONS[reason]} |" for reason in DeadLetterReason]
+    return "\n".join(rows)
+
+
 # Kafka's default message.max.bytes is 1,000,000: stay under it with room to spare.
 DEFAULT_MAX_DEAD_LETTER_BYTES = 900_000
 MAX_ERROR_CHARS = 4_000
@@ -206,5 +213,6 @@ __all__ = [
     "as_text",
     "build_dead_letter",
     "explain",
+    "reasons_table",
     "storable",
 ]

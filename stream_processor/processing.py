@@ -39,7 +39,8 @@ Headers = list[tuple[str, bytes]]
 Send = Callable[[str, bytes | None, bytes, Headers], Awaitable[Awaitable[object]]]
 TextOf = Callable[[str, str], str]
 # Test seam (SPOILER_WORKER_FAULT_HOOK): called as hook("process", RawMessage) before
-# each message is handled and hook("send", Outgoing) before each send; may raise.
+# each message is handled, hook("predict", texts) before each model call (raising there
+# is the model failing) and hook("send", Outgoing) before each send; may raise.
 FaultHook = Callable[[str, object], None]
 # A text every working model scores: tells "the model is broken" from "these texts are".
 CANARY_TEXT = "A fine film with a good cast. I enjoyed it."
@@ -178,6 +179,8 @@ class BatchHandler:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
+            if self.fault_hook is not None:
+                self.fault_hook("predict", texts)
             batch = await loop.run_in_executor(self.executor, model.predict, texts)
             out: list[object] = [
                 (float(p), int(i), int(u))

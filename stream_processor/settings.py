@@ -70,7 +70,7 @@ class WorkerSettings(BaseSettings):
     )
     fault_hook: str | None = Field(
         None, description="Fault-injection tests only: `module:function` called before each "
-        "message is handled and each send (leave unset).",
+        "message is handled, each model call and each send (leave unset).",
     )
     log_level: str = Field("INFO", description="Logging level.")
 

@@ -4,7 +4,8 @@
 - sends of the review keyed ``flaky-1`` fail twice, then go through;
 - a review containing ``start-outage`` makes every send of this process fail, once
   per test: the marker file (path in SP_TEST_FAULT_MARKER) remembers which process
-  had the outage, so the restarted worker delivers.
+  had the outage, so the restarted worker delivers;
+- while the file named by SP_TEST_MODEL_BROKEN exists, every model call fails.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ def hook(stage: str, item: Any) -> None:
             if not marker.exists():
                 marker.write_text(str(os.getpid()))
                 _state["outage"] = True
+    elif stage == "predict":
+        broken = os.environ.get("SP_TEST_MODEL_BROKEN")
+        if broken and Path(broken).exists():
+            raise RuntimeError("injected: the model is broken")
     elif stage == "send":
         if _state["outage"]:
             raise RuntimeError("injected broker outage")

@@ -85,3 +85,40 @@ def test_undeliverable_batch_stops_the_worker_unacknowledged_and_is_redelivered(
     dlq = reader(topics["dead_letters"].name)
     dlq.poll(2)
     assert dlq.values == []
+
+
+def test_a_broken_model_pauses_consuming_until_it_works_again(
+    topics: dict[str, TopicSpec], kafka_settings: KafkaSettings, tiny_bundle: Path,
+    start_worker: Any, reader: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = tmp_path / "model-broken"
+    broken.touch()
+    monkeypatch.setenv("SP_TEST_MODEL_BROKEN", str(broken))
+    reviews = [review(i, f"An ordinary review number {i}.") for i in range(20)]
+    send_reviews(kafka_settings, topics["reviews"].name, reviews)
+    worker = start_worker(tiny_bundle, batch_size=8, fault_hook=HOOK, retry_initial_s=0.2,
+                          retry_max_s=1.0)
+    preds, dlq = reader(topics["predictions"].name), reader(topics["dead_letters"].name)
+
+    def paused() -> bool:
+        try:
+            status, body = worker.http("/readyz")
+        except OSError:  # still starting
+            return False
+        return status == 503 and "fails on every text" in str(body.get("paused"))
+    preds.until(paused, 120, "readiness to report the paused worker")
+    assert worker.metric("spoiler_worker_model_failing") == 1
+    dlq.poll(2)
+    preds.poll(0.5)
+    assert preds.values == [] and dlq.values == [], "a broken model must not dead-letter"
+    assert worker.http("/healthz")[0] == 200  # alive: restarting would not fix the model
+
+    broken.unlink()  # the model works again (as after a reload)
+    wanted = {r.review_id for r in reviews}
+    preds.until(lambda: {decode(v, SpoilerPredicted).review_id for v in preds.values} >= wanted,
+                120, "every review predicted once the model works")
+    assert worker.wait_ready()["consuming"] is True
+    assert worker.metric("spoiler_worker_model_failing") == 0
+    assert worker.metric('spoiler_worker_batch_retries_total{stage="model"}') >= 1
+    dlq.poll(1)
+    assert dlq.values == []

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import psycopg
 import typer
 
+from sink.dead_letters_cli import app as dead_letters_app
 from sink.exceptions import MigrationError
 from sink.metrics import Health, serve
 from sink.migrate import migrate as apply_migrations
@@ -21,6 +22,8 @@ from spoiler_common.settings import KafkaSettings, PostgresSettings
 app = typer.Typer(help="PostgreSQL sink: exactly one row per review, prediction and label.",
                   no_args_is_help=True, add_completion=False)
 log = logging.getLogger("sink")
+# Also installed as `spoiler-dead-letters`.
+app.add_typer(dead_letters_app, name="dead-letters")
 
 
 def _logging(level: str) -> None:

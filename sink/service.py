@@ -11,7 +11,9 @@ are committed in order and only for stored rows.
 
 Failure policy:
 - bad message (contract): dead-lettered with its reason, offset committed;
-- a row PostgreSQL refuses (data error): dead-lettered as ``db_rejected``;
+- a message that makes the code raise: dead-lettered as ``internal_error``;
+- rows PostgreSQL refuses (their content): the table is bisected to find them,
+  they are dead-lettered as ``db_rejected`` and the rest is written;
 - PostgreSQL unreachable or failing: the writer keeps the batch and retries
   with exponential backoff; the main thread pauses the partitions and keeps
   polling (so the group membership survives); `/healthz` says unhealthy;
@@ -40,7 +42,8 @@ from sink.db import Writer
 from sink.exceptions import DatabaseUnavailable, DeadLetterUnavailable, SinkError
 from sink.migrate import migrate
 from sink.settings import SinkSettings
-from spoiler_common.contracts import encode, headers_for
+from spoiler_common.contracts import headers_for
+from spoiler_common.dead_letters import DeadLetterReason
 from spoiler_common.kafka import consumer as build_consumer
 from spoiler_common.kafka import producer as build_producer
 from spoiler_common.settings import KafkaSettings, PostgresSettings
@@ -288,6 +291,12 @@ class Sink:
         )
 
     def _write_with_retry(self, batch: PreparedBatch) -> None:
+        """Store the batch, retrying with backoff for as long as it takes.
+
+        Never gives up on a batch it owns (giving up would lose it, dying would
+        crash-loop on it): the failure count and the batch's offsets are in
+        `spoiler_sink_batch_failures` and `/healthz` instead.
+        """
         attempt = 0
         try:
             while True:
@@ -300,15 +309,20 @@ class Sink:
                     if attempt:
                         log.info("Write succeeded after retries attempts=%d", attempt + 1)
                     self._health.set_database(True, "ok")
+                    self._health.set_failures(0, "")
                     return
-                except (DatabaseUnavailable, DeadLetterUnavailable) as exc:
+                except Exception as exc:
                     attempt += 1
                     metrics.RETRIES.inc()
-                    self._health.set_database(False, str(exc))
+                    known = isinstance(exc, DatabaseUnavailable | DeadLetterUnavailable)
+                    detail = str(exc) if known else f"{type(exc).__name__}: {exc}"
+                    self._health.set_database(False, detail)
+                    self._health.set_failures(attempt, batch.first_offsets())
                     self._retrying.set()
                     delay = self._backoff(attempt)
-                    log.warning("Write failed, retrying in %.1fs attempt=%d messages=%d: %s",
-                                delay, attempt, batch.messages, exc)
+                    log.warning("Write failed, retrying in %.1fs attempt=%d messages=%d "
+                                "batch=%s: %s", delay, attempt, batch.messages,
+                                batch.first_offsets(), detail, exc_info=not known)
                     self._wake.wait(delay)
                     self._wake.clear()
         finally:
@@ -321,15 +335,12 @@ class Sink:
             self._publish(batch.rejected)
             batch.rejected = []
         result = self._writer.write(batch)
-        refused = []
-        for table, msg, error in result.refused:
-            if table == "dead_letters":
-                log.error("PostgreSQL refused a dead letter; skipped partition=%s offset=%s: %s",
-                          msg.partition(), msg.offset(), error)
-                metrics.DEAD_LETTERS.labels("db_rejected").inc()
-                continue
-            refused.append(reject(msg, f"PostgreSQL refused the row: {error}",
-                                  self.settings.dead_letter_max_value_bytes, reason="db_rejected"))
+        refused = [
+            reject(msg, f"PostgreSQL refused the row of table {table}: {error}",
+                   self.settings.dead_letter_max_value_bytes,
+                   reason=DeadLetterReason.DB_REJECTED)
+            for table, msg, error in result.refused
+        ]
         if refused:
             self._publish(refused)
         elapsed = time.perf_counter() - started
@@ -357,14 +368,15 @@ class Sink:
             letter = item.dead_letter
             try:
                 self._producer.produce(
-                    self._dlq_topic, encode(letter), key=item.key,
+                    self._dlq_topic, item.encoded, key=item.key,
                     headers=list(headers_for(letter, "sink")), on_delivery=delivered,
                 )
-            except (KafkaException, BufferError) as exc:
+            except Exception as exc:
                 raise DeadLetterUnavailable(f"cannot queue dead letter: {exc}") from exc
-            log.warning("Dead-lettered message reason=%s topic=%s partition=%s offset=%s: %s",
-                        letter.reason, letter.source_topic, letter.partition, letter.offset,
-                        letter.error[:200])
+            if letter.reason != DeadLetterReason.INTERNAL_ERROR:  # logged with its traceback
+                log.warning("Dead-lettered message reason=%s topic=%s partition=%s offset=%s: "
+                            "%s", letter.reason, letter.source_topic, letter.partition,
+                            letter.offset, letter.error[:200])
         remaining = self._producer.flush(30)
         if remaining or failures:
             raise DeadLetterUnavailable(

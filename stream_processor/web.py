@@ -52,6 +52,12 @@ def parse_predict_body(data: Any, *, max_texts: int, max_chars: int) -> tuple[li
             raise BadRequest(f"text {i} has {len(text)} characters, limit {max_chars}")
         if "\x00" in text:
             raise BadRequest(f"text {i} contains a NUL character")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(f"text {i} holds an unpaired surrogate (such as \\ud800), "
+                                 "which is not valid Unicode") from None
     return texts, single
 
 

@@ -77,6 +77,7 @@ def test_predict_body_shapes(body: object, texts: list[str], single: bool) -> No
         ({"text": "x" * 101}, "limit 100"),
         (["a"] * 11, "at most 10"),
         ({"text": "a\x00"}, "NUL"),
+        ({"text": "a\ud800"}, "surrogate"),
     ],
 )
 def test_predict_body_rejections(body: object, match: str) -> None:

@@ -1,9 +1,8 @@
-"""Settings, migration files, health and backoff (no I/O beyond reading packaged files)."""
+"""Settings, migration files and health (no I/O beyond reading packaged files)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -11,7 +10,6 @@ from pydantic import ValidationError
 from sink.exceptions import MigrationError
 from sink.metrics import HEALTHY, Health
 from sink.migrate import MIGRATIONS_DIR, load_migrations
-from sink.service import Sink
 from sink.settings import SinkSettings
 
 pytestmark = pytest.mark.unit
@@ -69,8 +67,3 @@ def test_sink_health_reports_database_and_stalls() -> None:
     assert not ok and body["detail"] == "consume loop stalled"
 
 
-def test_sink_backoff_doubles_up_to_the_cap() -> None:
-    none: Any = None
-    sink = Sink(SinkSettings(retry_initial_s=0.5, retry_max_s=3), none, none, none,
-                {"t": "dead_letters"}, Health())
-    assert [sink._backoff(a) for a in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]

@@ -1,4 +1,4 @@
-"""Settings, migration files and health (no I/O beyond reading packaged files)."""
+"""Settings, CLI options, migration files and health (no I/O beyond reading packaged files)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from sink.cli import app
 from sink.exceptions import MigrationError
 from sink.metrics import HEALTHY, Health
 from sink.migrate import MIGRATIONS_DIR, load_migrations
@@ -67,3 +69,13 @@ def test_sink_health_reports_database_and_stalls() -> None:
     assert not ok and body["detail"] == "consume loop stalled"
 
 
+
+@pytest.mark.parametrize(("args", "names"), [
+    (["run", "--batch-size", "0"], "SPOILER_SINK_BATCH_SIZE"),
+    (["run", "--metrics-port", "70000"], "SPOILER_SINK_METRICS_PORT"),
+    (["run", "--log-level", "LOUD"], "unknown log level"),
+])
+def test_sink_cli_refuses_bad_options_with_exit_code_2(args: list[str], names: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert names in result.output and "Traceback" not in result.output

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -31,12 +30,12 @@ from sink.retry import Backoff
 from sink.service import Sink
 from sink.settings import SinkSettings
 from sink.writer_thread import WriterThread
-from spoiler_common.contracts import ReviewPublished, encode
+from tests.unit.sink.test_sink_batch import Msg as BatchMsg
+from tests.unit.sink.test_sink_batch import review
 
 pytestmark = pytest.mark.unit
 
 ROLES: dict[str, Any] = {"r": "reviews", "d": "dead_letters"}
-T = datetime(2024, 5, 1, tzinfo=UTC)
 WAIT_S = 10.0  # generous bound for a thread to get somewhere; never a timing assertion
 
 
@@ -44,28 +43,11 @@ def batch(offsets: dict[tuple[str, int], int]) -> PreparedBatch:
     return PreparedBatch(tables={}, rejected=[], offsets=offsets, messages=len(offsets))
 
 
-@dataclass
-class Msg:
-    t: str
-    p: int
-    o: int
+class Msg(BatchMsg):
+    """A consumed message as the consume loop sees it: a valid review."""
 
-    def topic(self) -> str:
-        return self.t
-
-    def partition(self) -> int:
-        return self.p
-
-    def offset(self) -> int:
-        return self.o
-
-    def key(self) -> bytes:
-        return f"r{self.p}-{self.o}".encode()
-
-    def value(self) -> bytes:
-        return encode(ReviewPublished(
-            review_id=f"r{self.p}-{self.o}", produced_at=T, review_date="1 May 2024",
-            movie_id="tt1", user_id="u1", review_text="A fine film.", review_summary=""))
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        super().__init__(topic, partition, offset, review(f"r{partition}-{offset}"))
 
     def error(self) -> None:
         return None

@@ -96,7 +96,7 @@ class PreparedBatch:
     offsets: dict[tuple[str, int], int]
     messages: int
     per_topic: dict[str, int] = field(default_factory=dict)
-    # The consumer's assignment generation it was read in (see Sink._on_revoke).
+    # The consumer's assignment generation it was read in (see sink.offsets).
     generation: int = 0
 
     @property

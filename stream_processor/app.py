@@ -173,7 +173,7 @@ class StreamWorker:
                 settings.web_host, settings.web_port,
             )
 
-        register_views(self)
+        register_views(app, self)
 
     async def _handle_to_completion(self, events: list[Any]) -> None:
         """Deliver a batch, or stop the process before Faust can acknowledge it.

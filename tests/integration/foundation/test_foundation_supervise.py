@@ -31,7 +31,9 @@ def test_a_crashed_service_is_restarted_with_backoff_and_counted(tmp_path: Path)
     steady = Program("steady", (sys.executable, "-c", "import time; time.sleep(600)"),
                      start_secs=1)
     # Dies at once every time: supervisord must back off (1 s, 2 s, ...), not spin.
-    crashing = Program("crashing", (sys.executable, "-c", "raise SystemExit(7)"), start_secs=1,
+    # start_secs well above Python's start-up time on a loaded machine: a run that
+    # outlived start_secs would count as started and be restarted once outside backoff.
+    crashing = Program("crashing", (sys.executable, "-c", "raise SystemExit(7)"), start_secs=5,
                        start_retries=3)
     done = Program("done", (sys.executable, "-c", "print('finished')"), start_secs=0)
     sup.start([steady, crashing, done])

@@ -43,8 +43,8 @@ test-unit: deps ## Unit tests only (no services)
 lint: deps ## ruff
 	@.venv/bin/ruff check .
 
-typecheck: deps ## mypy on the shared package
-	@.venv/bin/mypy spoiler_common
+typecheck: deps ## mypy on the shared package, the sink and the worker
+	@.venv/bin/mypy spoiler_common sink stream_processor
 
 bench: stack-up ## Benchmarks, each with its baseline measured in the same run
 	@$(PY) -m benchmarks

@@ -2,8 +2,10 @@
 
 Runs after `python -m devstack up` (Kafka, PostgreSQL, Prometheus). Builds the
 default model bundle if none is present, applies the database migrations, then
-starts the sink, the stream worker, the monitor and a demo producer, each with
-a PID file and a log under `.state/pipeline/`.
+starts the sink, the stream worker, the monitor and a demo producer under
+supervisord (devstack/supervise.py): a service that crashes is restarted with
+backoff and its restarts are counted. Config, logs and socket are under
+`.state/pipeline/`.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ import typer
 from devstack.procs import (
     StackError,
     port_open,
-    read_pid,
     require_port_free,
-    spawn,
     stop_pid,
     wait_until,
 )
+from devstack.supervise import Program, Supervisor
 from spoiler_common.exceptions import ModelBundleError
 from spoiler_common.model_runtime import read_metadata
 from spoiler_common.settings import REPO_ROOT, StackSettings
@@ -94,16 +95,23 @@ def migrate() -> None:
         raise StackError(f"database migrations failed:\n{result.stdout}{result.stderr}")
 
 
-def start(service: Service, stack: StackSettings) -> str:
-    pdir = _dir(stack)
-    pidfile, log = pdir / f"{service.name}.pid", pdir / f"{service.name}.log"
-    if read_pid(pidfile) is not None:
+def supervisor(stack: StackSettings) -> Supervisor:
+    return Supervisor(_dir(stack), REPO_ROOT)
+
+
+def programs() -> list[Program]:
+    return [Program(s.name, (PY, *s.args)) for s in SERVICES]
+
+
+def start(service: Service, sup: Supervisor, stack: StackSettings) -> str:
+    if sup.state(service.name) in ("RUNNING", "STARTING", "BACKOFF"):
         state = "already running"
     else:
         require_port_free(service.port, service.name, "the service's port setting")
-        pid = spawn([PY, *service.args], log, pidfile, cwd=REPO_ROOT)
+        sup.start_program(service.name)
         waited = wait_until(lambda: _http_ok(service.port, service.ready_path),
-                            max(stack.start_timeout_s, 120), service.name, log, pid)
+                            max(stack.start_timeout_s, 120), service.name,
+                            sup.program_log(service.name), sup.pid(service.name))
         state = f"started in {waited:.1f}s"
     where = f"http://127.0.0.1:{service.port}"
     return f"{service.name:16} {where:24} {state:20} {service.note}"
@@ -116,8 +124,10 @@ def up() -> None:
     try:
         ensure_bundle()
         migrate()
+        sup = supervisor(stack)
+        sup.start(programs())
         for service in SERVICES:
-            typer.echo(start(service, stack))
+            typer.echo(start(service, sup, stack))
     except StackError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -141,22 +151,32 @@ def up() -> None:
 
 @app.command()
 def down() -> None:
-    """Stop the pipeline's services (by PID file), producer first."""
+    """Stop the pipeline's services (supervisord stops them, then itself)."""
     stack = StackSettings()
+    sup = supervisor(stack)
+    was_running = {s.name: sup.running() and sup.pid(s.name) is not None for s in SERVICES}
+    sup.stop()
     for service in reversed(SERVICES):
-        stopped = stop_pid(_dir(stack) / f"{service.name}.pid", service.name)
+        # PID files of a pipeline started before supervision (older checkouts).
+        legacy = stop_pid(_dir(stack) / f"{service.name}.pid", service.name)
+        stopped = was_running[service.name] or legacy
         typer.echo(f"{service.name:16} {'stopped' if stopped else 'was not running'}")
 
 
 @app.command()
 def status() -> None:
-    """Which pipeline services run."""
+    """Which pipeline services run, and how often supervisord restarted each."""
     stack = StackSettings()
+    sup = supervisor(stack)
+    up_ = sup.running()
     for service in SERVICES:
-        pid = read_pid(_dir(stack) / f"{service.name}.pid")
+        state = sup.state(service.name) if up_ else "STOPPED"
+        pid = sup.pid(service.name) if up_ else None
         listening = port_open(service.port)
-        state = f"running (pid {pid})" if pid else "stopped"
-        typer.echo(f"{service.name:16} http://127.0.0.1:{service.port:<6}  {state}"
+        restarts = sup.restarts(service.name) if up_ else 0
+        shown = f"{state.lower()} (pid {pid})" if pid else state.lower()
+        typer.echo(f"{service.name:16} http://127.0.0.1:{service.port:<6}  {shown:24} "
+                   f"restarts {restarts}"
                    + ("" if pid is None or listening else " (port not answering)"))
 
 

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from spoiler_common.lag import lag_by_topic
+
 log = logging.getLogger(__name__)
 TIMEOUT_S = 10.0
 
@@ -18,7 +20,8 @@ def consumer_lag(admin: AdminClient, topics: Iterable[str],
 
     Only `topics` count (the pipeline's, under its prefix). With no `groups`
     given, every group that has committed offsets on those topics is reported.
-    A partition without a committed offset counts from its earliest offset.
+    A partition without a committed offset counts from its earliest offset (the
+    rule is `spoiler_common.lag`'s, shared with the sink's own lag gauge).
     """
     wanted = set(topics)
     group_ids = list(groups)
@@ -40,16 +43,9 @@ def consumer_lag(admin: AdminClient, topics: Iterable[str],
     partitions = {(tp.topic, tp.partition) for parts in committed.values() for tp in parts}
     latest = _offsets(admin, partitions, OffsetSpec.latest())
     earliest = _offsets(admin, partitions, OffsetSpec.earliest())
-    lag: dict[tuple[str, str], int] = {}
-    for group, parts in committed.items():
-        for tp in parts:
-            key = (tp.topic, tp.partition)
-            high = latest.get(key)
-            if high is None:
-                continue
-            start = tp.offset if tp.offset >= 0 else earliest.get(key, 0)
-            lag[(group, tp.topic)] = lag.get((group, tp.topic), 0) + max(0, high - start)
-    return lag
+    watermarks = {key: (earliest.get(key), high) for key, high in latest.items()}
+    return {(group, topic): n for group, parts in committed.items()
+            for topic, n in lag_by_topic(parts, watermarks).items()}
 
 
 def _offsets(admin: AdminClient, partitions: set[tuple[str, int]],

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from producer.exceptions import InputFileError
+from spoiler_common.contracts import json_decoder, parse
+from spoiler_common.dead_letters import DeadLetterReason
+from spoiler_common.exceptions import ContractError
 
 BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20
@@ -80,6 +83,32 @@ def _not_object(line: int, value: Any) -> RawRecord:
                      f"a JSON {type(value).__name__}, not an object")
 
 
+def _line_record(line: int, raw: bytes, complete: bool) -> RawRecord:
+    """One line to a record: the shared parser's verdict, never an exception."""
+    try:
+        data = parse(raw)
+    except ContractError as exc:
+        if exc.reason == DeadLetterReason.INVALID_UTF8:
+            return RawRecord(line, None, exc.reason, _utf8_detail(raw))
+        if exc.reason == DeadLetterReason.INVALID_JSON and not complete:
+            return RawRecord(line, None, DeadLetterReason.TRUNCATED_LINE.value,
+                             f"last line ends mid-record ({exc.args[0]})")
+        return RawRecord(line, None, exc.reason, str(exc.args[0]))
+    except Exception as exc:  # a bug must not end the replay: this record is skipped
+        return RawRecord(line, None, DeadLetterReason.INTERNAL_ERROR.value,
+                         f"{type(exc).__name__}: {exc}")
+    raw_nul = b"\\u0000" in raw
+    return RawRecord(line, data, maybe_nul=raw_nul)
+
+
+def _utf8_detail(raw: bytes) -> str:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1} is not UTF-8"
+    return "not UTF-8"
+
+
 def _read_lines(path: Path) -> Iterator[RawRecord]:
     with _open(path) as f:
         line = 0
@@ -92,34 +121,17 @@ def _read_lines(path: Path) -> Iterator[RawRecord]:
                 raw = raw.strip()
                 if not raw:
                     continue
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    bad = raw[exc.start:exc.start + 1]
-                    yield RawRecord(line, None, "invalid_utf8",
-                                    f"byte {bad!r} at column {exc.start + 1} is not UTF-8")
-                    continue
-                try:
-                    data = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    if complete:
-                        yield RawRecord(line, None, "invalid_json",
-                                        f"{exc.msg} at column {exc.colno}")
-                    else:
-                        yield RawRecord(line, None, "truncated_line",
-                                        f"last line ends mid-record ({exc.msg})")
-                    continue
-                if type(data) is not dict:
-                    yield _not_object(line, data)
-                    continue
-                yield RawRecord(line, data, maybe_nul="\\u0000" in text or "\x00" in text)
+                record = _line_record(line, raw, complete)
+                if record.reason == "not_object":
+                    record.detail = record.detail.replace("value is ", "", 1)
+                yield record
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             yield RawRecord(line + 1, None, "truncated_file",
                             f"compressed file is cut short or corrupt: {exc}")
 
 
 def _read_array(path: Path) -> Iterator[RawRecord]:
-    decoder = json.JSONDecoder()
+    decoder = json_decoder()
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     with _open(path) as f:
         buf, pos, line, eof = "", 0, 1, False
@@ -175,6 +187,14 @@ def _read_array(path: Path) -> Iterator[RawRecord]:
                     reason = "truncated_file" if eof and exc.pos >= len(buf) - 1 else "invalid_json"
                     yield RawRecord(line, None, reason,
                                     f"{exc.msg}; a JSON array cannot be resynchronised, "
+                                    "the rest of the file is skipped")
+                    return
+                except (ContractError, ValueError, RecursionError) as exc:
+                    # Huge integers, NaN, duplicate keys, deep nesting: the shared
+                    # parser's rules, applied while the element is read.
+                    reason = exc.reason if isinstance(exc, ContractError) else "invalid_json"
+                    yield RawRecord(line, None, reason,
+                                    f"{exc}; a JSON array cannot be resynchronised, "
                                     "the rest of the file is skipped")
                     return
             start_line = line

@@ -26,6 +26,7 @@ from producer.settings import ProducerSettings
 from producer.sources import Pass
 from producer.synth.scenarios import BASELINE, knobs_for
 from spoiler_common.contracts import encode, headers_for, utc_now
+from spoiler_common.dead_letters import DeadLetterReason
 from spoiler_common.exceptions import ContractError
 from spoiler_common.settings import KafkaSettings
 
@@ -201,8 +202,15 @@ def replay(
                     try:
                         review, label = to_review(data, utc_now(), include_label=include_label,
                                                   id_suffix=suffix, check_nul=record.maybe_nul)
+                        value = encode(review)
                     except ContractError as exc:
                         skip(record.line, exc.reason, str(exc.args[0]))
+                        continue
+                    except Exception as exc:  # the per-record boundary: a bug skips one record
+                        log.exception("Record made the producer fail; skipped as internal_error "
+                                      "line=%d", record.line)
+                        skip(record.line, DeadLetterReason.INTERNAL_ERROR.value,
+                             f"{type(exc).__name__}: {exc}")
                         continue
                     if label is not None and index >= drift_at and knobs is not BASELINE:
                         if not label and scenario_rng.random() >= keep_negative:
@@ -216,7 +224,7 @@ def replay(
                     if label is not None and not keep_label(review_id, fraction):
                         summary.labels_withheld += 1
                         label = None
-                    publisher.send_review(review_id, encode(review), headers, label)
+                    publisher.send_review(review_id, value, headers, label)
                     publisher.send_due_labels()
                     pacer.sent()
                     summary.produced += 1

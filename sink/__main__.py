@@ -1,3 +1,5 @@
-from sink.cli import app
+"""`python -m sink`: the same front door as the `spoiler-sink` script."""
 
-app(prog_name="python -m sink")
+from sink.cli import main
+
+main()

@@ -8,12 +8,15 @@ Pure logic (no I/O), so the unit tests cover every rule:
   as the original run), and sorted by key so concurrent writers lock rows in
   the same order;
 - a dead letter that cannot be read is stored as-is for inspection, never
-  re-published (that would loop on the dead-letter topic).
+  re-published (that would loop on the dead-letter topic);
+- whatever a message makes this code raise (a bug) is caught per message: the
+  message becomes a dead letter with reason ``internal_error``; one message can
+  never fail its batch.
 """
 
 from __future__ import annotations
 
-import base64
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,14 +39,23 @@ from spoiler_common.contracts import (
     LabelArrived,
     ReviewPublished,
     SpoilerPredicted,
-    dead_letter_for,
     decode,
+    decode_record,
+)
+from spoiler_common.dead_letters import (
+    DeadLetterReason,
+    as_text,
+    build_dead_letter,
+    explain,
+    storable,
 )
 from spoiler_common.exceptions import ContractError
 from spoiler_common.topics import TopicRole
 
+log = logging.getLogger(__name__)
+
 SERVICE = "sink"
-UNREADABLE_DEAD_LETTER = "unreadable_dead_letter"
+UNREADABLE_DEAD_LETTER = DeadLetterReason.UNREADABLE_DEAD_LETTER.value
 
 
 class Message(Protocol):
@@ -62,6 +74,7 @@ class Rejected:
 
     dead_letter: DeadLetter
     key: bytes | None
+    encoded: bytes
 
 
 @dataclass
@@ -70,6 +83,9 @@ class TableRows:
     rows: list[Row] = field(default_factory=list)
     # The message each row came from, to dead-letter it if the database refuses the row.
     sources: list[Message] = field(default_factory=list)
+    # For a row the database refuses that cannot be dead-lettered (a dead letter
+    # itself): a storable stand-in row, so nothing read is left out of the table.
+    fallback: Callable[[Message, str], Row] | None = None
 
 
 @dataclass
@@ -80,12 +96,16 @@ class PreparedBatch:
     offsets: dict[tuple[str, int], int]
     messages: int
     per_topic: dict[str, int] = field(default_factory=dict)
-    # The consumer's assignment generation it was read in (see Sink._on_revoke).
+    # The consumer's assignment generation it was read in (see sink.offsets).
     generation: int = 0
 
     @property
     def row_count(self) -> int:
         return sum(len(t.rows) for t in self.tables.values())
+
+    def first_offsets(self) -> str:
+        """Where the batch starts, for logs and /healthz: topic/partition@offset, ..."""
+        return ", ".join(f"{t}/{p}@<{o}" for (t, p), o in sorted(self.offsets.items())[:6])
 
 
 _ROLE_TABLE: dict[str, tuple[Table, type[Any], Callable[[Any], Row], tuple[int, ...]]] = {
@@ -95,43 +115,15 @@ _ROLE_TABLE: dict[str, tuple[Table, type[Any], Callable[[Any], Row], tuple[int, 
 }
 
 
-def truncate_dead_letter(letter: DeadLetter, max_bytes: int) -> DeadLetter:
-    """Cap the copied original value so the dead letter fits on its topic.
-
-    The original stays in its own topic at (source_topic, partition, offset).
-    """
-    size = len(letter.value.encode("utf-8"))
-    if size <= max_bytes:
-        return letter
-    kept = letter.value.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
-    if letter.value_encoding == "base64":
-        kept = kept[: len(kept) - len(kept) % 4]
-    return letter.model_copy(
-        update={
-            "value": kept,
-            "error": f"{letter.error} (value truncated from {size} to {len(kept)} "
-            f"{'characters' if letter.value_encoding == 'base64' else 'bytes'})",
-        }
-    )
-
-
-def _text_or_base64(raw: bytes) -> tuple[str, str]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = "\x00"
-    if "\x00" in text:  # PostgreSQL text cannot hold NUL
-        return base64.b64encode(raw).decode("ascii"), "base64"
-    return text, "utf-8"
-
-
-def _unreadable_row(msg: Message, error: ContractError) -> Row:
-    value, encoding = _text_or_base64(msg.value() or b"")
+def unreadable_row(msg: Message, error: ContractError | BaseException | str) -> Row:
+    """A dead-letter-topic message that is not a dead letter, kept as-is (storable)."""
+    _, detail = explain(error)
+    value, encoding = as_text(msg.value() or b"")
     key = msg.key()
-    key_text = None if key is None else _text_or_base64(key)[0]
+    key_text, key_encoding = (None, "utf-8") if key is None else as_text(key)
     return (
-        msg.partition(), msg.offset(), "unknown", UNREADABLE_DEAD_LETTER, str(error),
-        None, None, None, key_text, value, encoding, None,
+        msg.partition(), msg.offset(), "unknown", UNREADABLE_DEAD_LETTER,
+        storable(detail, 4000), None, None, None, key_text, key_encoding, value, encoding, None,
     )
 
 
@@ -142,6 +134,7 @@ def prepare(
 ) -> PreparedBatch:
     """Validate, convert and de-duplicate one batch (see the module docstring)."""
     tables = {t.name: TableRows(t) for t in (REVIEWS, PREDICTIONS, LABELS, DEAD_LETTERS)}
+    tables["dead_letters"].fallback = unreadable_row
     keyed: dict[str, dict[Any, tuple[Row, Message]]] = {t: {} for t in tables}
     rejected: list[Rejected] = []
     offsets: dict[tuple[str, int], int] = {}
@@ -155,23 +148,25 @@ def prepare(
         # A partition's messages arrive in offset order: the last one is the highest.
         offsets[(topic, partition)] = offset + 1
         role = roles[topic]
-        raw = msg.value()
-        if role == "dead_letters":
-            try:
-                letter = decode(raw, DeadLetter)
-                row = dead_letter_row(letter, partition, offset)
-            except ContractError as exc:
-                row = _unreadable_row(msg, exc)
-            keyed["dead_letters"][(partition, offset)] = (row, msg)
-            continue
-        table, model, to_row, idx = _ROLE_TABLE[role]
         try:
-            row = to_row(decode(raw, model))
-        except ContractError as exc:
-            rejected.append(reject(msg, exc, max_dead_letter_bytes))
-            continue
-        row_key = row[idx[0]] if len(idx) == 1 else tuple(row[i] for i in idx)
-        keyed[table.name][row_key] = (row, msg)
+            if role == "dead_letters":
+                keyed["dead_letters"][(partition, offset)] = (_dead_letter_row(msg), msg)
+                continue
+            table, model, to_row, idx = _ROLE_TABLE[role]
+            try:
+                row = to_row(decode_record(msg.key(), msg.value(), model))
+            except ContractError as exc:
+                rejected.append(reject(msg, exc, max_dead_letter_bytes))
+                continue
+            row_key = row[idx[0]] if len(idx) == 1 else tuple(row[i] for i in idx)
+            keyed[table.name][row_key] = (row, msg)
+        except Exception as exc:  # the per-message boundary: a bug is this message's only
+            log.exception("Message made the sink fail; dead-lettering it as internal_error "
+                          "topic=%s partition=%s offset=%s", topic, partition, offset)
+            if role == "dead_letters":
+                keyed["dead_letters"][(partition, offset)] = (unreadable_row(msg, exc), msg)
+            else:
+                rejected.append(reject(msg, exc, max_dead_letter_bytes))
     for name, by_key in keyed.items():
         for key in sorted(by_key):
             row, source = by_key[key]
@@ -180,24 +175,35 @@ def prepare(
     return PreparedBatch(tables, rejected, offsets, count, per_topic)
 
 
+def _dead_letter_row(msg: Message) -> Row:
+    partition, offset = msg.partition(), msg.offset()
+    assert partition is not None and offset is not None
+    try:
+        letter = decode(msg.value(), DeadLetter)
+    except ContractError as exc:
+        return unreadable_row(msg, exc)
+    return dead_letter_row(letter, partition, offset)
+
+
 def reject(
     msg: Message,
-    error: ContractError | str,
+    error: BaseException | str,
     max_dead_letter_bytes: int,
     reason: str | None = None,
 ) -> Rejected:
     """The dead letter (service ``sink``) for a message the sink refuses."""
-    letter = dead_letter_for(
-        msg.value(),
-        error,
+    letter, encoded = build_dead_letter(
         service=SERVICE,
+        error=error,
         reason=reason,
-        raw_key=msg.key(),
+        value=msg.value(),
+        key=msg.key(),
         source_topic=msg.topic(),
         partition=msg.partition(),
         offset=msg.offset(),
+        max_value_bytes=max_dead_letter_bytes,
     )
-    return Rejected(truncate_dead_letter(letter, max_dead_letter_bytes), msg.key())
+    return Rejected(letter, msg.key(), encoded)
 
 
 __all__ = [
@@ -209,5 +215,5 @@ __all__ = [
     "TableRows",
     "prepare",
     "reject",
-    "truncate_dead_letter",
+    "unreadable_row",
 ]

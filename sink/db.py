@@ -4,6 +4,12 @@ Every table of a batch is written in one transaction, so the Kafka offsets
 committed afterwards always describe rows that are durably stored. Message
 data only travels as COPY rows or bound parameters; the SQL text is composed
 from the constant column lists in :mod:`sink.tables`.
+
+A table whose rows PostgreSQL refuses for their content (see
+:func:`row_fault`) is bisected, each half in its own savepoint, down to the
+offending rows; those are returned as refused (the caller dead-letters them)
+and the rest is written. Any other error is the database's (down, restarting,
+out of disk, schema missing): the whole batch is retried.
 """
 
 from __future__ import annotations
@@ -14,20 +20,29 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from sink.batch import Message, PreparedBatch
+from sink.batch import Message, PreparedBatch, TableRows
 from sink.exceptions import DatabaseUnavailable
 from sink.tables import TABLES, Row, Table
 
 log = logging.getLogger(__name__)
 
-# Errors caused by one row's content: the batch is retried row by row and the
-# offending rows are dead-lettered. Everything else is the database's fault
-# (down, restarting, out of disk, schema missing) and is retried as a whole.
-ROW_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg.DataError,
-    psycopg.IntegrityError,
-    UnicodeEncodeError,
-)
+# SQLSTATE classes caused by a row's content: data exception (22), integrity
+# constraint violation (23), program limit exceeded (54: e.g. an index row too big).
+ROW_FAULT_CLASSES = frozenset({"22", "23", "54"})
+# Raised by psycopg's dumpers before anything reaches the server (text that is not
+# UTF-8 encodable, an integer too big for its binary format).
+DUMP_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OverflowError)
+
+
+def row_fault(exc: BaseException, conn: psycopg.Connection) -> bool:
+    """Whether `exc` came from the rows written (bisect) rather than from the database."""
+    if conn.broken:
+        return False
+    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+        return True  # includes client-side refusals (NUL in a parameter) without a SQLSTATE
+    if isinstance(exc, psycopg.Error):
+        return (exc.sqlstate or "")[:2] in ROW_FAULT_CLASSES
+    return isinstance(exc, DUMP_ERRORS)
 
 
 def _stage(table: Table) -> sql.Identifier:
@@ -63,6 +78,7 @@ class Statements:
     upsert: sql.Composed
     insert_one: sql.Composed
     copy_direct: sql.Composed
+    clear_stage: sql.Composed
 
 
 def statements(table: Table) -> Statements:
@@ -85,6 +101,7 @@ def statements(table: Table) -> Statements:
             params=sql.SQL(", ").join(sql.Placeholder() * len(table.columns)),
             conflict=_conflict(table),
         ),
+        clear_stage=sql.SQL("DELETE FROM {stage}").format(stage=_stage(table)),
     )
 
 
@@ -138,17 +155,19 @@ class Writer:
             self._conn = None
 
     def write(self, batch: PreparedBatch) -> WriteResult:
-        """Store the batch in one transaction; raise DatabaseUnavailable to be retried."""
+        """Store the batch in one transaction; raise DatabaseUnavailable to be retried.
+
+        Rows refused for their content are bisected out and returned in `refused`.
+        """
         try:
             conn = self._connection()
-            try:
-                return self._write_copy(conn, batch)
-            except ROW_ERRORS as exc:
-                log.warning("Batch refused, writing it row by row to find the bad rows: %s", exc)
-                if conn.broken:
-                    raise
-                return self._write_rows(conn, batch)
-        except psycopg.Error as exc:
+            result = WriteResult()
+            with conn.transaction(), conn.cursor() as cur:
+                for name, part in batch.tables.items():
+                    if part.rows:
+                        result.rows[name] = self._write_table(conn, cur, part, result)
+            return result
+        except Exception as exc:
             self.close()
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}".strip()) from exc
 
@@ -172,43 +191,70 @@ class Writer:
             return False
         return True
 
-    def _write_copy(self, conn: psycopg.Connection, batch: PreparedBatch) -> WriteResult:
-        result = WriteResult()
-        with conn.transaction(), conn.cursor() as cur:
-            for name, part in batch.tables.items():
-                if not part.rows:
-                    continue
-                if part.table.update and self._copy_direct(
-                        conn, cur, name, part.rows, part.table.types):
-                    result.rows[name] = len(part.rows)
-                    continue
-                stmts = STATEMENTS[name]
-                with cur.copy(stmts.copy) as copy:
-                    copy.set_types(part.table.types)
-                    for row in part.rows:
-                        copy.write_row(row)
-                cur.execute(stmts.upsert)
-                result.rows[name] = max(cur.rowcount, 0)
-        return result
+    def _staged(self, cur: psycopg.Cursor, table: Table, rows: list[Row]) -> int:
+        """COPY into the staging table, upsert from it, empty it; rows changed."""
+        stmts = STATEMENTS[table.name]
+        with cur.copy(stmts.copy) as copy:
+            copy.set_types(table.types)
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(stmts.upsert)
+        changed = max(cur.rowcount, 0)
+        cur.execute(stmts.clear_stage)
+        return changed
 
-    def _write_rows(self, conn: psycopg.Connection, batch: PreparedBatch) -> WriteResult:
-        result = WriteResult()
-        with conn.transaction(), conn.cursor() as cur:
-            for name, part in batch.tables.items():
-                stmts = STATEMENTS[name]
-                written = 0
-                for row, source in zip(part.rows, part.sources, strict=True):
-                    try:
-                        with conn.transaction():  # a savepoint per row
-                            cur.execute(stmts.insert_one, row)
-                            written += max(cur.rowcount, 0)
-                    except ROW_ERRORS as exc:
-                        if conn.broken:
-                            raise
-                        result.refused.append((name, source, str(exc).strip()))
-                if part.rows:
-                    result.rows[name] = written
-        return result
+    def _write_table(self, conn: psycopg.Connection, cur: psycopg.Cursor, part: TableRows,
+                     result: WriteResult) -> int:
+        table = part.table
+        try:
+            with conn.transaction():  # a savepoint: a refused row undoes only this table
+                if table.update and self._copy_direct(conn, cur, table.name, part.rows,
+                                                      table.types):
+                    return len(part.rows)
+                return self._staged(cur, table, part.rows)
+        except Exception as exc:
+            if not row_fault(exc, conn):
+                raise
+            log.warning("PostgreSQL refused rows of table=%s rows=%d; bisecting to find them: "
+                        "%s", table.name, len(part.rows), str(exc).strip()[:300])
+        return self._bisect(conn, cur, part, 0, len(part.rows), result)
+
+    def _bisect(self, conn: psycopg.Connection, cur: psycopg.Cursor, part: TableRows,
+                lo: int, hi: int, result: WriteResult) -> int:
+        """Write rows[lo:hi], halving around refused rows; returns rows changed."""
+        table, rows = part.table, part.rows
+        if hi - lo == 1:
+            return self._write_one(conn, cur, part, lo, result)
+        mid = (lo + hi) // 2
+        changed = 0
+        for a, b in ((lo, mid), (mid, hi)):
+            try:
+                with conn.transaction():
+                    changed += self._staged(cur, table, rows[a:b])
+            except Exception as exc:
+                if not row_fault(exc, conn):
+                    raise
+                changed += self._bisect(conn, cur, part, a, b, result)
+        return changed
+
+    def _write_one(self, conn: psycopg.Connection, cur: psycopg.Cursor, part: TableRows,
+                   i: int, result: WriteResult) -> int:
+        stmts, source = STATEMENTS[part.table.name], part.sources[i]
+        try:
+            with conn.transaction():
+                cur.execute(stmts.insert_one, part.rows[i])
+                return max(cur.rowcount, 0)
+        except Exception as exc:
+            if not row_fault(exc, conn):
+                raise
+            error = f"{type(exc).__name__}: {str(exc).strip()}"
+        if part.fallback is not None:
+            # A dead letter that PostgreSQL refuses is kept as an unreadable one.
+            with conn.transaction():
+                cur.execute(stmts.insert_one, part.fallback(source, error))
+                return max(cur.rowcount, 0)
+        result.refused.append((part.table.name, source, error))
+        return 0
 
 
-__all__ = ["ROW_ERRORS", "STATEMENTS", "WriteResult", "Writer", "statements"]
+__all__ = ["ROW_FAULT_CLASSES", "STATEMENTS", "WriteResult", "Writer", "row_fault", "statements"]

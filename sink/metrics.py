@@ -38,6 +38,10 @@ DEAD_LETTERS = Counter(
     "spoiler_sink_dead_letters", "Messages the sink refused, by reason.", ["reason"]
 )
 HEALTHY = Gauge("spoiler_sink_healthy", "1 while the sink can write to PostgreSQL, else 0.")
+BATCH_FAILURES = Gauge(
+    "spoiler_sink_batch_failures",
+    "Consecutive failed attempts to store the batch being written (0 while writes succeed).",
+)
 CONSUMER_LAG = Gauge(
     "spoiler_sink_consumer_lag",
     "Messages on the broker not yet committed by this sink process, by topic role.",
@@ -52,6 +56,9 @@ class Health:
     stall_after_s: float = 60.0
     database_ok: bool = True
     detail: str = "starting"
+    # Consecutive failed attempts at the same batch, and where that batch starts.
+    failures: int = 0
+    failing_batch: str = ""
     last_loop: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -63,6 +70,11 @@ class Health:
             self.database_ok, self.detail = ok, detail
         HEALTHY.set(1 if ok else 0)
 
+    def set_failures(self, attempts: int, batch: str) -> None:
+        with self._lock:
+            self.failures, self.failing_batch = attempts, batch
+        BATCH_FAILURES.set(attempts)
+
     def report(self) -> tuple[bool, dict[str, object]]:
         with self._lock:
             stalled = time.monotonic() - self.last_loop > self.stall_after_s
@@ -72,6 +84,8 @@ class Health:
                 "database": "ok" if self.database_ok else "unavailable",
                 "detail": "consume loop stalled" if stalled else self.detail,
             }
+            if self.failures:
+                body["failing_batch"] = {"attempts": self.failures, "offsets": self.failing_batch}
         return ok, body
 
 
@@ -108,6 +122,7 @@ def serve(
 
 
 __all__ = [
+    "BATCH_FAILURES",
     "BATCH_SIZE",
     "CONSUMER_LAG",
     "DEAD_LETTERS",

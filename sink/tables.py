@@ -71,13 +71,14 @@ DEAD_LETTERS = Table(
     "dead_letters",
     (
         "dlq_partition", "dlq_offset", "service", "reason", "error", "source_topic",
-        "source_partition", "source_offset", "key", "value", "value_encoding", "failed_at",
+        "source_partition", "source_offset", "key", "key_encoding", "value", "value_encoding",
+        "failed_at",
     ),
     ("dlq_partition", "dlq_offset"),
     (),
     (
         "int4", "int8", "text", "text", "text", "text", "int4", "int8", "text", "text", "text",
-        "timestamptz",
+        "text", "timestamptz",
     ),
 )
 TABLES: tuple[Table, ...] = (REVIEWS, PREDICTIONS, LABELS, DEAD_LETTERS)
@@ -107,7 +108,7 @@ def label_row(m: LabelArrived) -> Row:
 def dead_letter_row(m: DeadLetter, dlq_partition: int, dlq_offset: int) -> Row:
     return (
         dlq_partition, dlq_offset, m.service, m.reason, m.error, m.source_topic, m.partition,
-        m.offset, m.key, m.value, m.value_encoding, m.failed_at,
+        m.offset, m.key, m.key_encoding, m.value, m.value_encoding, m.failed_at,
     )
 
 

@@ -8,10 +8,11 @@ from spoiler_common.contracts import (
     LabelArrived,
     ReviewPublished,
     SpoilerPredicted,
-    dead_letter_for,
     decode,
+    decode_record,
     encode,
 )
+from spoiler_common.dead_letters import DeadLetterReason, build_dead_letter
 from spoiler_common.exceptions import ConfigError, ContractError, SpoilerStreamError
 from spoiler_common.topics import topic_name, topic_specs
 
@@ -19,12 +20,14 @@ __all__ = [
     "ConfigError",
     "ContractError",
     "DeadLetter",
+    "DeadLetterReason",
     "LabelArrived",
     "ReviewPublished",
     "SpoilerPredicted",
     "SpoilerStreamError",
-    "dead_letter_for",
+    "build_dead_letter",
     "decode",
+    "decode_record",
     "encode",
     "topic_name",
     "topic_specs",

@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +32,7 @@ from pydantic import (
     StrictStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from spoiler_common.exceptions import ContractError
@@ -36,8 +42,35 @@ from spoiler_common.exceptions import ContractError
 MAX_TEXT_CHARS = 20_000
 MAX_SUMMARY_CHARS = 1_000
 REVIEW_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+# Bounds checked before parsing: the topics' max.message.bytes, and a depth far
+# beyond any contract (they are flat) that keeps json's recursion well clear of
+# Python's limit.
+MAX_MESSAGE_BYTES = 1_048_588
+MAX_DEPTH = 32
+# PostgreSQL's integer types: every integer a contract carries is stored in one.
+INT4_MAX = 2**31 - 1
+INT8_MIN, INT8_MAX = -(2**63), 2**63 - 1
+# Timestamps must be timezone-aware and plausible: outside these years they are a
+# broken clock, and far-out values overflow date arithmetic downstream.
+MIN_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIMESTAMP = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    if not MIN_TIMESTAMP <= value < MAX_TIMESTAMP:
+        raise ValueError(
+            f"timestamp out of range: must lie in [{MIN_TIMESTAMP:%Y-%m-%d}, "
+            f"{MAX_TIMESTAMP:%Y-%m-%d}) UTC"
+        )
+    return value
+
 
 ReviewId = Annotated[StrictStr, Field(pattern=REVIEW_ID_PATTERN, description="Stable id.")]
+Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
+Int4 = Annotated[StrictInt, Field(ge=0, le=INT4_MAX)]
+Int8 = Annotated[StrictInt, Field(ge=0, le=INT8_MAX)]
+# Floats are finite (NaN and infinities are refused by the parser as well).
+Finite = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 
 
 def utc_now() -> datetime:
@@ -51,6 +84,8 @@ class _Contract(BaseModel):
 
     topic_role: ClassVar[str]
     versions: ClassVar[frozenset[int]] = frozenset({1})
+    # The field the Kafka key must equal (None: any key).
+    key_field: ClassVar[str | None] = "review_id"
 
 
 class ReviewPublished(_Contract):
@@ -60,7 +95,7 @@ class ReviewPublished(_Contract):
 
     schema_version: Literal[1] = 1
     review_id: ReviewId
-    produced_at: datetime = Field(description="When the producer sent it (ISO 8601, UTC).")
+    produced_at: Timestamp = Field(description="When the producer sent it (ISO 8601, UTC).")
     review_date: StrictStr = Field(description="Date as in the dataset, e.g. '3 February 2017'.")
     movie_id: StrictStr = Field(min_length=1, max_length=64)
     user_id: StrictStr = Field(min_length=1, max_length=64)
@@ -86,18 +121,19 @@ class SpoilerPredicted(_Contract):
 
     schema_version: Literal[1] = 1
     review_id: ReviewId
-    spoiler_probability: StrictFloat = Field(ge=0.0, le=1.0)
+    spoiler_probability: Finite = Field(ge=0.0, le=1.0)
     is_spoiler: StrictBool = Field(description="spoiler_probability >= threshold.")
-    threshold: StrictFloat = Field(ge=0.0, le=1.0)
-    model_name: StrictStr = Field(min_length=1)
-    model_version: StrictStr = Field(min_length=1)
-    produced_at: datetime = Field(description="The review's produced_at, copied through.")
-    predicted_at: datetime
-    inference_ms: StrictFloat = Field(ge=0.0, description="Model time of the batch, per review.")
-    queue_ms: StrictFloat = Field(ge=0.0, description="Time from broker append to batch start.")
-    end_to_end_ms: StrictFloat = Field(ge=0.0, description="predicted_at - produced_at.")
-    input_tokens: StrictInt | None = Field(None, ge=0, description="Tokens before truncation.")
-    unknown_tokens: StrictInt | None = Field(None, ge=0, description="[UNK] tokens produced.")
+    threshold: Finite = Field(ge=0.0, le=1.0)
+    # Bounded: both are in the primary key's index, whose rows PostgreSQL caps (~2.7 kB).
+    model_name: StrictStr = Field(min_length=1, max_length=128)
+    model_version: StrictStr = Field(min_length=1, max_length=128)
+    produced_at: Timestamp = Field(description="The review's produced_at, copied through.")
+    predicted_at: Timestamp
+    inference_ms: Finite = Field(ge=0.0, description="Model time of the batch, per review.")
+    queue_ms: Finite = Field(ge=0.0, description="Time from broker append to batch start.")
+    end_to_end_ms: Finite = Field(ge=0.0, description="predicted_at - produced_at.")
+    input_tokens: Int4 | None = Field(None, description="Tokens before truncation.")
+    unknown_tokens: Int4 | None = Field(None, description="[UNK] tokens produced.")
 
 
 class LabelArrived(_Contract):
@@ -108,7 +144,7 @@ class LabelArrived(_Contract):
     schema_version: Literal[1] = 1
     review_id: ReviewId
     is_spoiler: StrictBool
-    labelled_at: datetime
+    labelled_at: Timestamp
     source: StrictStr = Field("dataset", description="Where the label came from.")
 
 
@@ -116,23 +152,51 @@ class DeadLetter(_Contract):
     """A message some service could not accept, with why. Key: the original key."""
 
     topic_role: ClassVar[str] = "dead_letters"
+    key_field: ClassVar[str | None] = None
 
     schema_version: Literal[1] = 1
-    service: StrictStr = Field(description="producer | stream_processor | sink | ...")
-    reason: StrictStr = Field(description="Stable reason code, e.g. missing_field.")
+    # Lengths bounded: these columns are indexed, and PostgreSQL caps index rows.
+    service: StrictStr = Field(
+        max_length=100, description="producer | stream_processor | sink | ..."
+    )
+    reason: StrictStr = Field(
+        max_length=100,
+        description="Stable reason code (spoiler_common.dead_letters.DeadLetterReason).",
+    )
     error: StrictStr = Field(description="Human-readable detail: field, expected, got.")
-    source_topic: StrictStr | None = None
-    partition: StrictInt | None = None
-    offset: StrictInt | None = None
-    key: StrictStr | None = Field(None, description="Original key, decoded as value is.")
+    source_topic: StrictStr | None = Field(None, max_length=255)
+    partition: Int4 | None = None
+    offset: Int8 | None = None
+    key: StrictStr | None = Field(None, description="Original key, UTF-8 text or base64.")
+    key_encoding: Literal["utf-8", "base64"] = Field(
+        "utf-8", description="How `key` is written (base64 when not UTF-8 or holding NUL)."
+    )
     value: StrictStr = Field(description="Original value, UTF-8 text or base64.")
     value_encoding: Literal["utf-8", "base64"] = "utf-8"
-    failed_at: datetime
+    failed_at: Timestamp
 
     def original_value(self) -> bytes:
         if self.value_encoding == "base64":
             return base64.b64decode(self.value)
         return self.value.encode("utf-8")
+
+    def original_key(self) -> bytes | None:
+        if self.key is None:
+            return None
+        if self.key_encoding == "base64":
+            return base64.b64decode(self.key)
+        return self.key.encode("utf-8")
+
+    @model_validator(mode="after")
+    def _base64_decodes(self) -> DeadLetter:
+        for name, text, encoding in (("value", self.value, self.value_encoding),
+                                     ("key", self.key, self.key_encoding)):
+            if text is not None and encoding == "base64":
+                try:
+                    base64.b64decode(text, validate=True)
+                except ValueError:
+                    raise ValueError(f"{name} is marked base64 but does not decode") from None
+        return self
 
 
 CONTRACTS: dict[str, type[_Contract]] = {
@@ -157,7 +221,8 @@ _TYPE_NAMES = {
 
 
 def _describe(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str) if value is not None else "null"
+    # ASCII only: the description travels in error texts that must stay storable.
+    text = json.dumps(value, default=repr) if value is not None else "null"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -177,6 +242,8 @@ def _translate(error: dict[str, Any], model: type[_Contract]) -> ContractError:
             expected="non-blank text",
             got=got,
         )
+    if kind == "string_unicode":
+        return _surrogate_error(field)
     if kind == "string_too_long" and field == "review_text":
         limit = error.get("ctx", {}).get("max_length")
         return ContractError(
@@ -205,13 +272,133 @@ def _translate(error: dict[str, Any], model: type[_Contract]) -> ContractError:
     )
 
 
-def decode(raw: bytes | str | None, model: type[M]) -> M:
-    """Parse and validate one message value against `model`'s contract.
+# ---- parsing: every way bytes can be wrong, each with its own reason --------------------
 
-    Raises ContractError with a reason code; never anything else for bad input.
-    """
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _depth(text: str) -> int:
+    """Deepest nesting of arrays/objects in JSON text (strings do not count)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return 0  # cannot be deeper than the number of openers: the common, cheap case
+    brackets = _BRACKETS.sub("", _STRING_LITERAL.sub("", text))
+    return max(accumulate(_DEPTH_STEP[c] for c in brackets), default=0)
+
+
+def _number_error(detail: str) -> ContractError:
+    return ContractError(
+        "invalid_number", f"value holds {detail}", expected="a finite number that fits 64 bits",
+        got=detail,
+    )
+
+
+def _parse_int(digits: str) -> int:
+    # Checked on the digit string, before int(): Python refuses more than 4,300
+    # digits with a ValueError, and PostgreSQL holds nothing beyond int8.
+    if len(digits.lstrip("-")) > 19 or not INT8_MIN <= (value := int(digits)) <= INT8_MAX:
+        shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
+        raise _number_error(f"the integer {shown}, outside the 64-bit range")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _number_error(f"the number {text[:40]}, which overflows a double")
+    return value
+
+
+def _parse_constant(name: str) -> Any:
+    raise _number_error(f"{name}, which JSON does not allow")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ContractError(
+                "duplicate_key",
+                f"key {_describe(key)} appears twice in one object (which one counts is "
+                "up to each parser)",
+                field=key if key.isprintable() else None, expected="unique keys",
+                got=_describe(key),
+            )
+        obj[key] = value
+    return obj
+
+
+def _surrogate_error(field: str) -> ContractError:
+    return ContractError(
+        "unpaired_surrogate",
+        f"field '{field}' holds an unpaired UTF-16 surrogate (such as \\ud800), which UTF-8 "
+        "and PostgreSQL cannot store",
+        field=field, expected="valid Unicode text", got="unpaired surrogate",
+    )
+
+
+def _check_text(value: str, field: str) -> None:
+    if "\x00" in value:
+        # An escaped \u0000 decodes to NUL, which PostgreSQL text cannot store.
+        raise ContractError(
+            "nul_byte",
+            f"field '{field}' contains a NUL character (\\u0000)",
+            field=field,
+            expected="text without NUL",
+            got="NUL",
+        )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _surrogate_error(field) from None
+
+
+def check_texts(data: Any) -> None:
+    """Refuse NUL and unpaired surrogates in every key and string, at any depth."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                where = f"{path}.{key}" if path else str(key)
+                _check_text(str(key), "<key>" if not key.isprintable() else where)
+                if isinstance(value, str):
+                    _check_text(value, where)
+                elif isinstance(value, dict | list):
+                    stack.append((value, where))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                where = f"{path}[{i}]"
+                if isinstance(value, str):
+                    _check_text(value, where)
+                elif isinstance(value, dict | list):
+                    stack.append((value, where))
+
+
+def json_decoder() -> json.JSONDecoder:
+    """json's decoder with the contract's number and key rules (ContractError on a breach)."""
+    return json.JSONDecoder(
+        object_pairs_hook=_object, parse_int=_parse_int, parse_float=_parse_float,
+        parse_constant=_parse_constant,
+    )
+
+
+_DECODER = json_decoder()
+
+
+def parse(raw: bytes | str | None) -> dict[str, Any]:
+    """Bytes to a JSON object, or ContractError saying what is wrong; never anything else."""
     if raw is None:
         raise ContractError("empty_message", "message has no value (tombstone)", expected="JSON")
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_MESSAGE_BYTES:
+        raise ContractError(
+            "message_too_large",
+            f"value has {size} bytes, limit {MAX_MESSAGE_BYTES}",
+            expected=f"at most {MAX_MESSAGE_BYTES} bytes", got=f"{size} bytes",
+        )
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
@@ -231,12 +418,29 @@ def decode(raw: bytes | str | None, model: type[M]) -> M:
             expected="text without NUL",
             got="NUL",
         )
+    if text.startswith("\ufeff"):
+        raise ContractError(
+            "invalid_json", "value starts with a byte order mark (U+FEFF); send plain UTF-8",
+            expected="JSON object", got="BOM",
+        )
+    depth = _depth(text)
+    if depth > MAX_DEPTH:
+        raise ContractError(
+            "too_deeply_nested",
+            f"value nests arrays/objects {depth} deep, limit {MAX_DEPTH}",
+            expected=f"at most {MAX_DEPTH} levels", got=f"{depth} levels",
+        )
     try:
-        data = json.loads(text)
+        data = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise ContractError(
             "invalid_json",
             f"value is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            expected="JSON object",
+        ) from None
+    except (ValueError, RecursionError) as exc:  # ContractError is not a ValueError
+        raise ContractError(
+            "invalid_json", f"value is not JSON: {type(exc).__name__}: {str(exc)[:200]}",
             expected="JSON object",
         ) from None
     if not isinstance(data, dict):
@@ -246,17 +450,61 @@ def decode(raw: bytes | str | None, model: type[M]) -> M:
             expected="JSON object",
             got=type(data).__name__,
         )
-    for key, value in data.items():
-        # An escaped \u0000 decodes to NUL, which PostgreSQL text cannot store.
-        if isinstance(value, str) and "\x00" in value:
-            raise ContractError(
-                "nul_byte",
-                f"field '{key}' contains a NUL character (\\u0000)",
-                field=str(key),
-                expected="text without NUL",
-                got="NUL",
-            )
-    return validate(data, model)
+    return data
+
+
+def decode(raw: bytes | str | None, model: type[M]) -> M:
+    """Parse and validate one message value against `model`'s contract.
+
+    Raises ContractError with a reason code, and nothing else, for any input: a
+    message it accepts encodes again and fits its PostgreSQL table (the fuzz
+    tests in tests/unit/common and tests/integration check both).
+    """
+    try:
+        return validate(parse(raw), model)
+    except ContractError:
+        raise
+    except Exception as exc:  # a bug here must not become a crash: name it instead
+        raise ContractError(
+            "internal_error", f"the validator failed: {type(exc).__name__}: {str(exc)[:500]}",
+            expected=model.__name__,
+        ) from exc
+
+
+def check_key(message: _Contract, key: bytes | None) -> None:
+    """The Kafka key must equal the message's key field (`review_id`); ContractError if not."""
+    field = message.key_field
+    if field is None:
+        return
+    expected: str = getattr(message, field)
+    if key is None:
+        raise ContractError(
+            "key_mismatch",
+            f"message has no key; expected the {field} {expected!r}",
+            field="key",
+            expected=expected,
+            got="null",
+        )
+    if key != expected.encode("utf-8"):
+        shown = _describe(key[:80].decode("utf-8", errors="replace"))
+        raise ContractError(
+            "key_mismatch",
+            f"key {shown} does not match {field} {expected!r}",
+            field="key",
+            expected=expected,
+            got=shown,
+        )
+
+
+def decode_record(key: bytes | None, value: bytes | None, model: type[M]) -> M:
+    """Decode a Kafka record: the value by its contract, then the key rule.
+
+    What every consumer calls, so the worker and the sink reject the same bytes
+    with the same reason.
+    """
+    message = decode(value, model)
+    check_key(message, key)
+    return message
 
 
 def validate(data: dict[str, Any], model: type[M]) -> M:
@@ -278,6 +526,7 @@ def validate(data: dict[str, Any], model: type[M]) -> M:
             expected=f"one of {sorted(model.versions)}",
             got=_describe(version),
         )
+    check_texts(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -287,49 +536,6 @@ def validate(data: dict[str, Any], model: type[M]) -> M:
 def encode(message: _Contract) -> bytes:
     """Serialise a contract model to its wire form (compact UTF-8 JSON)."""
     return message.model_dump_json(exclude_none=False).encode("utf-8")
-
-
-def dead_letter_for(
-    raw_value: bytes | None,
-    error: ContractError | str,
-    *,
-    service: str,
-    reason: str | None = None,
-    raw_key: bytes | None = None,
-    source_topic: str | None = None,
-    partition: int | None = None,
-    offset: int | None = None,
-) -> DeadLetter:
-    """Wrap a rejected message so nothing is lost: original bytes plus where and why."""
-    value_bytes = raw_value or b""
-    try:
-        value, encoding = value_bytes.decode("utf-8"), "utf-8"
-        if "\x00" in value:
-            raise UnicodeDecodeError("utf-8", value_bytes, 0, 1, "NUL")
-    except UnicodeDecodeError:
-        value, encoding = base64.b64encode(value_bytes).decode("ascii"), "base64"
-    key: str | None = None
-    if raw_key is not None:
-        try:
-            key = raw_key.decode("utf-8")
-        except UnicodeDecodeError:
-            key = base64.b64encode(raw_key).decode("ascii")
-    if isinstance(error, ContractError):
-        code, detail = error.reason, str(error.args[0])
-    else:
-        code, detail = reason or "error", error
-    return DeadLetter(
-        service=service,
-        reason=reason or code,
-        error=detail,
-        source_topic=source_topic,
-        partition=partition,
-        offset=offset,
-        key=key,
-        value=value,
-        value_encoding=encoding,  # type: ignore[arg-type]
-        failed_at=utc_now(),
-    )
 
 
 SCHEMA_VERSION_HEADER = "schema_version"
@@ -347,15 +553,25 @@ def headers_for(message: _Contract, source: str) -> list[tuple[str, bytes]]:
 
 __all__ = [
     "CONTRACTS",
+    "INT4_MAX",
+    "INT8_MAX",
+    "MAX_DEPTH",
+    "MAX_MESSAGE_BYTES",
     "MAX_TEXT_CHARS",
+    "MAX_TIMESTAMP",
+    "MIN_TIMESTAMP",
     "DeadLetter",
     "LabelArrived",
     "ReviewPublished",
     "SpoilerPredicted",
-    "dead_letter_for",
+    "check_key",
+    "check_texts",
     "decode",
+    "decode_record",
     "encode",
     "headers_for",
+    "json_decoder",
+    "parse",
     "utc_now",
     "validate",
 ]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from spoiler_common.exceptions import ConfigError
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 def configure_logging(level: str = "INFO") -> None:
     """Short sentence plus key=value context, one line per event, to stderr."""
@@ -16,3 +20,10 @@ def configure_logging(level: str = "INFO") -> None:
     )
     # librdkafka and aiokafka are chatty at INFO about routine rebalances.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def set_level(level: str) -> None:
+    """Change the level once configured (a command's `--log-level` or `*_LOG_LEVEL`)."""
+    if level.upper() not in LEVELS:
+        raise ConfigError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
+    logging.getLogger().setLevel(level.upper())

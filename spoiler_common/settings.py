@@ -9,14 +9,18 @@ test fails when the two drift apart.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from spoiler_common.exceptions import ConfigError
 
 ENV_PREFIX = "SPOILER_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+S = TypeVar("S", bound=BaseSettings)
 
 
 def settings_config(prefix: str) -> SettingsConfigDict:
@@ -28,6 +32,33 @@ def settings_config(prefix: str) -> SettingsConfigDict:
         extra="ignore",
         frozen=True,
     )
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """`cls` from the environment (and `.env`), with a CLI's overrides on top, all validated.
+
+    Overrides that are None are left out (an option not given). An invalid value,
+    from either side, raises ConfigError naming the variable in one line, which the
+    CLIs print before exiting with code 2. (`model_copy(update=...)` would skip the
+    validation: never use it for overrides.)
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return cls(**given)
+    except ValidationError as exc:
+        # The values themselves are left out of the message: they may be secrets.
+        raise _invalid(cls, [(e["loc"][0] if e["loc"] else "*", e["msg"])
+                             for e in exc.errors()]) from exc
+    except SettingsError as exc:  # a JSON-valued variable that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        raise _invalid(cls, [(field.group(1) if field else "*", "not valid JSON")]) from exc
+
+
+def _invalid(cls: type[BaseSettings], problems: list[tuple[object, str]]) -> ConfigError:
+    prefix = cls.model_config.get("env_prefix", "")
+    named = "; ".join(f"{prefix}{field}".upper() + f": {msg}" for field, msg in problems)
+    return ConfigError(f"invalid setting {named}; fix the environment variable, `.env` or "
+                       "the command-line option")
 
 
 class KafkaSettings(BaseSettings):
@@ -101,8 +132,6 @@ class PostgresSettings(BaseSettings):
     def conninfo(self, database: str | None = None) -> str:
         """A libpq connection string; the password never appears in logs (see __repr__)."""
         if self.password is None:
-            from spoiler_common.exceptions import ConfigError
-
             raise ConfigError(
                 "SPOILER_PG_PASSWORD is not set: copy .env.example to .env and set it, "
                 "or run `make up`, which generates one."
@@ -150,5 +179,6 @@ __all__ = [
     "PostgresSettings",
     "PrometheusSettings",
     "StackSettings",
+    "load_settings",
     "settings_config",
 ]

@@ -1,4 +1,4 @@
-"""Generate the README's settings table from the settings classes (`make docs`)."""
+"""Generate the README's settings table and dead-letter reason table (`make docs`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings
 from spoiler_common import settings as common
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
+REASONS_START, REASONS_END = "<!-- reasons:start -->", "<!-- reasons:end -->"
 # Service modules that declare their own settings classes, next to the shared ones.
 SERVICE_MODULES = (
     "producer.settings",
@@ -58,10 +59,19 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def _replace(text: str, start: str, end: str, block: str) -> str:
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}\n{end}{tail}"
+
+
 def render(readme: str) -> str:
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table()}\n{END}{tail}"
+    from spoiler_common.dead_letters import reasons_table
+
+    readme = _replace(readme, START, END, table())
+    if REASONS_START in readme:
+        readme = _replace(readme, REASONS_START, REASONS_END, reasons_table())
+    return readme
 
 
 def main() -> None:

@@ -8,7 +8,9 @@ at import time.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,13 +20,18 @@ import faust
 from spoiler_common.settings import KafkaSettings
 from spoiler_common.topics import topic_name
 from stream_processor.broker import broker_credentials, broker_urls
+from stream_processor.exceptions import WorkerError
 from stream_processor.metrics import WorkerMetrics
 from stream_processor.model_holder import Loader, ModelHolder, ReloadResult, runtime_loader
-from stream_processor.processing import BatchHandler, Headers, RawMessage
+from stream_processor.processing import BatchHandler, FaultHook, Headers, RawMessage, RetryPolicy
 from stream_processor.settings import WorkerSettings
 from stream_processor.web import register_views
 
 log = logging.getLogger(__name__)
+
+# Exit status of a worker that stopped because a batch could not be delivered; the
+# group re-delivers the batch to whoever owns its partitions next.
+EXIT_UNDELIVERED = 3
 
 # Raw bytes in, raw bytes out: the shared contract is the only validator.
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
@@ -62,6 +69,22 @@ def faust_settings(settings: WorkerSettings, kafka: KafkaSettings) -> dict[str, 
     }
 
 
+def load_fault_hook(path: str | None) -> FaultHook | None:
+    """`module:function` → the function (SPOILER_WORKER_FAULT_HOOK, for fault-injection tests)."""
+    if not path:
+        return None
+    module, _, name = path.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise WorkerError(
+            f"SPOILER_WORKER_FAULT_HOOK={path!r} cannot be loaded ({exc}); it must be "
+            "'module:function' (tests only: leave it unset)"
+        ) from exc
+    log.warning("Fault hook installed (tests only) hook=%s", path)
+    return hook  # type: ignore[no-any-return]
+
+
 def model_text(summary: str, text: str) -> str:
     from spoiler_common.model_runtime import model_text as shared
 
@@ -97,6 +120,9 @@ class StreamWorker:
             predictions_topic=topic_name("predictions", prefix),
             dead_letters_topic=topic_name("dead_letters", prefix),
             max_dead_letter_bytes=settings.max_dead_letter_bytes,
+            retry=RetryPolicy(settings.retry_initial_s, settings.retry_max_s,
+                              settings.send_attempts),
+            fault_hook=load_fault_hook(settings.fault_hook),
         )
         self._agent_running = False
         self._agent_error: str | None = None
@@ -114,16 +140,15 @@ class StreamWorker:
         async def predict_reviews(stream: Any) -> None:
             self._agent_running = True
             try:
+                # take_events acks every event of a batch in a `finally` when the
+                # loop body returns, raises or is cancelled (faust/streams.py): an
+                # exception escaping this body would ack, and later commit, an
+                # undelivered batch. So nothing escapes: _handle_to_completion
+                # either delivers the batch or ends the process before the ack.
                 async for events in stream.take_events(
                     settings.batch_size, within=settings.batch_wait_ms / 1000.0
                 ):
                     await self._handle_to_completion(events)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._agent_error = f"{type(exc).__name__}: {exc}"
-                log.exception("Stream agent crashed; the worker will stop")
-                raise
             finally:
                 self._agent_running = False
 
@@ -148,13 +173,17 @@ class StreamWorker:
                 settings.web_host, settings.web_port,
             )
 
-        register_views(self)
+        register_views(app, self)
 
     async def _handle_to_completion(self, events: list[Any]) -> None:
-        """Handle a batch; on shutdown (cancellation) finish it before stopping.
+        """Deliver a batch, or stop the process before Faust can acknowledge it.
 
-        The batch is shielded, so a stop request waits for its predictions to be
-        acknowledged; Faust then commits the acked offsets as it stops.
+        On shutdown (cancellation) the batch in flight is finished first: it is
+        shielded, so a stop request waits for its predictions to be acknowledged,
+        and Faust then commits the acked offsets as it stops. A batch that cannot
+        be delivered (Kafka does not confirm it, or the worker stops while the
+        model is failing) ends the process at once, unacknowledged, so the
+        consumer group re-delivers it.
         """
         messages = [
             RawMessage(
@@ -169,10 +198,31 @@ class StreamWorker:
             await asyncio.shield(task)
         except asyncio.CancelledError:
             log.info("Stopping: finishing the batch in flight size=%d", len(messages))
-            await task
+            self.handler.stopping.set()
+            try:
+                await task
+            except BaseException as exc:
+                self._abort(messages, exc)
             for event in events:
                 event.ack()
             raise
+        except BaseException as exc:
+            self._abort(messages, exc)
+
+    def _abort(self, messages: list[RawMessage], exc: BaseException) -> None:
+        """End the process now: no ack, no commit; the batch is re-delivered."""
+        first = messages[0] if messages else None
+        where = (f"topic={first.topic} partition={first.partition} offset={first.offset}"
+                 if first else "")
+        self._agent_error = f"{type(exc).__name__}: {exc}"
+        log.critical("Batch not delivered; exiting without acknowledging it so the group "
+                     "re-delivers it size=%d first %s: %s: %s", len(messages), where,
+                     type(exc).__name__, exc, exc_info=exc)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        # os._exit, not an exception: an exception would run take_events' `finally`,
+        # which acknowledges the batch (see the agent above).
+        os._exit(EXIT_UNDELIVERED)
 
     async def reload(self, *, force: bool, reason: str) -> ReloadResult:
         result = await self.holder.reload(force=force, reason=reason)
@@ -186,10 +236,13 @@ class StreamWorker:
         return self._agent_error is None, detail
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
+        paused = self.handler.paused
         detail: dict[str, Any] = {
             "model_loaded": self.holder.ready,
-            "consuming": self._agent_running,
+            "consuming": self._agent_running and paused is None,
         }
+        if paused is not None:
+            detail["paused"] = paused
         if self.holder.ready:
             detail["model_version"] = self.holder.current.version
         try:
@@ -198,7 +251,8 @@ class StreamWorker:
             )
         except Exception:  # consumer not started yet
             detail["partitions"] = []
-        return self.holder.ready and self._agent_running and self._agent_error is None, detail
+        ready = self.holder.ready and self._agent_running and paused is None
+        return ready and self._agent_error is None, detail
 
     def start_model(self) -> None:
         """Load the model before joining the group: a worker without one must not consume."""

@@ -17,4 +17,12 @@ class BadRequest(WorkerError):
     """An HTTP request body is not what the endpoint accepts (turned into a 4xx at the edge)."""
 
 
-__all__ = ["BadRequest", "ModelLoadError", "WorkerError"]
+class DeliveryFailed(WorkerError):
+    """Kafka did not confirm a batch's predictions/dead letters: it must not be acknowledged."""
+
+
+class BatchAbandoned(WorkerError):
+    """The worker stopped while a batch waited (failing model, resend backoff): not acked."""
+
+
+__all__ = ["BadRequest", "BatchAbandoned", "DeliveryFailed", "ModelLoadError", "WorkerError"]

@@ -78,6 +78,19 @@ class WorkerMetrics:
         )
         for result in ("ok", "failed", "unchanged"):
             self.reloads.labels(result=result)
+        self.model_failing = Gauge(
+            "spoiler_worker_model_failing",
+            "1 while the model fails on every text (consuming paused, retrying), else 0.",
+            registry=r,
+        )
+        self.batch_retries = Counter(
+            "spoiler_worker_batch_retries",
+            "Retries of a batch: stage=model (the model failed on every text), stage=send "
+            "(Kafka did not confirm every message).", ["stage"], registry=r,
+        )
+        for stage in ("model", "send"):
+            self.batch_retries.labels(stage=stage)
+        self.dead_letters.labels(reason="internal_error")
         self._recent: deque[bool] = deque(maxlen=RATIO_WINDOW)
         self._served: tuple[str, str] | None = None
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from stream_processor.exceptions import ModelLoadError
 
@@ -52,7 +52,9 @@ def runtime_loader(path: Path, variant: str, threads: int) -> Model:
     # not pull onnxruntime in.
     from spoiler_common.model_runtime import load_bundle
 
-    return load_bundle(path, variant=variant, threads=threads)  # type: ignore[no-any-return]
+    # ModelBundle satisfies Model structurally at run time; its attributes are read-only
+    # properties, which a Protocol of plain attributes cannot express.
+    return cast(Model, load_bundle(path, variant=cast(Any, variant), threads=threads))
 
 
 def fingerprint(path: Path) -> Fingerprint:

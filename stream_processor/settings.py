@@ -57,6 +57,21 @@ class WorkerSettings(BaseSettings):
         Path(tempfile.gettempdir()) / "spoiler-worker",
         description="Faust's data directory (no tables are kept; it only needs to be writable).",
     )
+    retry_initial_s: float = Field(
+        0.5, gt=0.0, description="First wait before retrying a batch whose model call failed on "
+        "every text or whose sends Kafka did not confirm; doubles each time.",
+    )
+    retry_max_s: float = Field(
+        30.0, gt=0.0, description="Longest wait between two retries of a batch."
+    )
+    send_attempts: int = Field(
+        5, ge=1, le=100, description="Sends of a batch before giving up: the worker then exits "
+        "(code 3) without acknowledging it, and the group re-delivers it.",
+    )
+    fault_hook: str | None = Field(
+        None, description="Fault-injection tests only: `module:function` called before each "
+        "message is handled, each model call and each send (leave unset).",
+    )
     log_level: str = Field("INFO", description="Logging level.")
 
 

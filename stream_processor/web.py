@@ -1,7 +1,9 @@
 """HTTP endpoints on Faust's web server: /predict, /model, /model/reload, /healthz, /readyz,
 /metrics.
 
-Domain errors become HTTP codes here and only here.
+Domain errors become HTTP codes here and only here. The views see the worker only
+through :class:`WebBackend`, what they need of it, so this module does not import
+the app that registers them.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Executor
+from typing import Any, Protocol
 
+import faust
 from faust.web import Request, Response, View
 
 from stream_processor.exceptions import BadRequest
-
-if TYPE_CHECKING:
-    from stream_processor.app import StreamWorker
+from stream_processor.metrics import WorkerMetrics
+from stream_processor.model_holder import ModelHolder, ReloadResult
+from stream_processor.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +56,35 @@ def parse_predict_body(data: Any, *, max_texts: int, max_chars: int) -> tuple[li
             raise BadRequest(f"text {i} has {len(text)} characters, limit {max_chars}")
         if "\x00" in text:
             raise BadRequest(f"text {i} contains a NUL character")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequest(f"text {i} holds an unpaired surrogate (such as \\ud800), "
+                                 "which is not valid Unicode") from None
     return texts, single
 
 
-def model_info(worker: StreamWorker) -> dict[str, Any]:
-    holder = worker.holder
+class WebBackend(Protocol):
+    """What the views need of the worker (:class:`stream_processor.app.StreamWorker`)."""
+
+    @property
+    def settings(self) -> WorkerSettings: ...
+    @property
+    def holder(self) -> ModelHolder: ...
+    @property
+    def metrics(self) -> WorkerMetrics: ...
+    @property
+    def executor(self) -> Executor:
+        """Where `/predict` runs the model: the inference thread, never the event loop."""
+
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
+    def readiness(self) -> tuple[bool, dict[str, Any]]: ...
+    async def reload(self, *, force: bool, reason: str) -> ReloadResult: ...
+
+
+def model_info(holder: ModelHolder) -> dict[str, Any]:
+    """The body of `GET /model`: the model served and where it came from."""
     model = holder.current
     return {
         "name": model.name,
@@ -71,9 +99,8 @@ def model_info(worker: StreamWorker) -> dict[str, Any]:
     }
 
 
-def register_views(worker: StreamWorker) -> None:
-    app = worker.app
-
+def register_views(app: faust.App, worker: WebBackend) -> None:
+    """Add the worker's pages to `app`'s web server."""
     @app.page("/predict")
     class Predict(View):
         async def post(self, request: Request) -> Response:
@@ -115,7 +142,7 @@ def register_views(worker: StreamWorker) -> None:
         async def get(self, request: Request) -> Response:
             if not worker.holder.ready:
                 return self.json({"error": "no model loaded yet"}, status=503)
-            return self.json(model_info(worker))
+            return self.json(model_info(worker.holder))
 
     @app.page("/model/reload")
     class Reload(View):
@@ -150,4 +177,4 @@ def register_views(worker: StreamWorker) -> None:
             return self.bytes(worker.metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 
-__all__ = ["model_info", "parse_predict_body", "register_views"]
+__all__ = ["WebBackend", "model_info", "parse_predict_body", "register_views"]

@@ -25,7 +25,7 @@ OTHER_METRICS = {
     "spoiler_worker_dead_letters_total", "spoiler_sink_dead_letters_total",
     "spoiler_producer_sent_total", "spoiler_sink_rows_written_total",
     "spoiler_worker_end_to_end_seconds_bucket", "spoiler_worker_inference_seconds_bucket",
-    "spoiler_sink_healthy",
+    "spoiler_sink_healthy", "spoiler_worker_model_failing", "spoiler_sink_batch_failures",
 }
 
 

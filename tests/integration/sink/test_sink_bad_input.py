@@ -54,7 +54,7 @@ def test_sink_bad_input_goes_to_dead_letters(sink_kit: Any) -> None:
         ("predictions", b"p1", json.dumps(
             {**json.loads(encode(sink_kit.prediction("p1"))), "spoiler_probability": 1.5}
         ).encode()),
-        # Passes the contract, but PostgreSQL text cannot hold a lone surrogate.
+        # PostgreSQL text cannot hold a lone surrogate: the contract refuses it (worker too).
         ("labels", b"sur", b'{"schema_version": 1, "review_id": "sur", "is_spoiler": true, '
                            b'"labelled_at": "2024-05-01T12:00:00Z", "source": "x\\ud800y"}'),
     ]
@@ -74,7 +74,7 @@ def test_sink_bad_input_goes_to_dead_letters(sink_kit: Any) -> None:
         "j1": "invalid_json", "j2": "not_object", "m1": "missing_field",
         "v9": "unknown_schema_version", "nul1": "nul_byte", "nul2": "nul_byte",
         "big": "text_too_long", "tomb": "empty_message", "utf": "invalid_utf8",
-        "l1": "wrong_type", "p1": "invalid_value", "sur": "db_rejected",
+        "l1": "wrong_type", "p1": "invalid_value", "sur": "unpaired_surrogate",
     }
     assert sink_kit.query(
         "SELECT service, reason, value_encoding FROM dead_letters WHERE service <> 'sink'"

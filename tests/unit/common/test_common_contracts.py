@@ -15,10 +15,10 @@ from spoiler_common.contracts import (
     LabelArrived,
     ReviewPublished,
     SpoilerPredicted,
-    dead_letter_for,
     decode,
     encode,
 )
+from spoiler_common.dead_letters import build_dead_letter
 from spoiler_common.exceptions import ContractError
 
 pytestmark = pytest.mark.unit
@@ -59,7 +59,8 @@ def test_every_contract_round_trips() -> None:
                          model_name="m", model_version="1", produced_at=NOW, predicted_at=NOW,
                          inference_ms=1.0, queue_ms=2.0, end_to_end_ms=3.0),
         LabelArrived(review_id="r", is_spoiler=False, labelled_at=NOW),
-        dead_letter_for(b"\xff\xfe", "bad", service="test", reason="invalid_utf8"),
+        build_dead_letter(value=b"\xff\xfe", error="bad", service="test",
+                          reason="invalid_utf8")[0],
     ]
     for msg in messages:
         assert decode(encode(msg), type(msg)) == msg
@@ -112,9 +113,10 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
 
 def test_dead_letter_keeps_original_bytes() -> None:
     for raw in (b"plain text", b"\xff\x00\x01", "caf\u00e9".encode(), b"a\x00b"):
-        dl = dead_letter_for(raw, "x", service="t", raw_key=b"k", source_topic="s",
-                             partition=1, offset=2)
-        assert decode(encode(dl), DeadLetter).original_value() == raw
+        dl, _ = build_dead_letter(value=raw, error="x", service="t", key=raw,
+                                  source_topic="s", partition=1, offset=2)
+        back = decode(encode(dl), DeadLetter)
+        assert back.original_value() == raw and back.original_key() == raw
 
 
 @given(st.text(min_size=1, max_size=300).filter(lambda s: s.strip() and "\x00" not in s))

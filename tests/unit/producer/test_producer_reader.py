@@ -122,3 +122,23 @@ def test_label_fraction_is_a_stable_hash_decision() -> None:
     assert kept == [i for i in ids if keep_label(i, 0.3)]
     assert all(keep_label(i, 1.0) for i in ids[:10])
     assert not any(keep_label(i, 0.0) for i in ids[:100])
+
+
+def test_hostile_lines_are_skipped_with_the_contract_reason(tmp_path: Path) -> None:
+    good = json.dumps(RECORDS[0])
+    lines = [
+        good,
+        '{"a": 1' + "0" * 5000 + "}",  # Python refuses > 4,300 digits with a ValueError
+        "[" * 100_000 + "]" * 100_000,  # json would raise RecursionError
+        '{"a": 1, "a": 2}',
+        '{"a": NaN}',
+        good,
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    records = list(read_records(path))
+    assert [r.reason for r in records] == [
+        None, "invalid_number", "too_deeply_nested", "duplicate_key", "invalid_number", None]
+    array = tmp_path / "hostile.json"
+    array.write_text(f"[{good}, {{\"a\": 1{'0' * 5000}}}, {good}]")
+    assert [r.reason for r in read_records(array)] == [None, "invalid_number"]

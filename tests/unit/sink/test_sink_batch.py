@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sink.batch import UNREADABLE_DEAD_LETTER, prepare, truncate_dead_letter
+from sink.batch import UNREADABLE_DEAD_LETTER, prepare, reject
 from sink.tables import DEAD_LETTERS, LABELS, PREDICTIONS, REVIEWS
 from spoiler_common.contracts import (
     LabelArrived,
     ReviewPublished,
     SpoilerPredicted,
-    dead_letter_for,
     encode,
 )
+from spoiler_common.dead_letters import build_dead_letter
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +31,8 @@ class Msg:
     p: int
     o: int
     v: bytes | None
-    k: bytes | None = None
+    # Keyed by review_id unless a test says otherwise (the shared key rule).
+    k: bytes | str | None = "auto"
 
     def topic(self) -> str:
         return self.t
@@ -43,6 +44,12 @@ class Msg:
         return self.o
 
     def key(self) -> bytes | None:
+        if self.k == "auto":
+            try:
+                return str(json.loads(self.v or b"")["review_id"]).encode()
+            except (ValueError, KeyError, TypeError):
+                return None
+        assert not isinstance(self.k, str)
         return self.k
 
     def value(self) -> bytes | None:
@@ -102,7 +109,7 @@ def test_sink_prepare_later_offset_wins_and_keys_are_sorted() -> None:
     (review("n").replace(b"one", b"o\\u0000e"), "nul_byte"),
 ])
 def test_sink_prepare_rejects_bad_messages_with_reason(value: bytes | None, reason: str) -> None:
-    batch = prepare([Msg("r", 3, 7, value, b"key"), Msg("r", 3, 8, review("ok"))], ROLES)
+    batch = prepare([Msg("r", 3, 7, value, b"key"), Msg("r", 3, 8, review("ok"), b"ok")], ROLES)
     assert [r.dead_letter.reason for r in batch.rejected] == [reason]
     letter = batch.rejected[0].dead_letter
     assert (letter.service, letter.source_topic, letter.partition, letter.offset) == (
@@ -116,8 +123,8 @@ def test_sink_prepare_rejects_bad_messages_with_reason(value: bytes | None, reas
 def test_sink_prepare_stores_dead_letters_with_their_coordinates() -> None:
     from spoiler_common.exceptions import ContractError
 
-    letter = dead_letter_for(b"{bad", ContractError("invalid_json", "nope"), service="producer",
-                             source_topic="x", partition=1, offset=2)
+    letter, _ = build_dead_letter(value=b"{bad", error=ContractError("invalid_json", "nope"),
+                                  service="producer", source_topic="x", partition=1, offset=2)
     batch = prepare([Msg("d", 2, 40, encode(letter), b"k"),
                      Msg("d", 2, 41, b"\x00garbage", b"g\x00")], ROLES)
     good, garbage = (dict(zip(DEAD_LETTERS.columns, r, strict=True))
@@ -132,13 +139,34 @@ def test_sink_prepare_stores_dead_letters_with_their_coordinates() -> None:
     assert not batch.rejected  # never re-published: that would loop
 
 
-def test_sink_truncate_dead_letter_keeps_small_ones_and_cuts_big_ones() -> None:
-    small = dead_letter_for(b"x" * 100, "boom", service="sink", reason="r")
-    assert truncate_dead_letter(small, 1024) is small
+def test_sink_reject_keeps_small_values_and_cuts_big_ones() -> None:
+    small = reject(Msg("r", 0, 1, b"x" * 100, b"k"), "boom", 1024, reason="r").dead_letter
+    assert small.original_value() == b"x" * 100 and "truncated" not in small.error
     text = json.dumps({"review_text": "é" * 5000}).encode()
-    big = truncate_dead_letter(dead_letter_for(text, "boom", service="sink", reason="r"), 1025)
+    big = reject(Msg("r", 0, 1, text), "boom", 1025, reason="r").dead_letter
     assert len(big.value.encode()) <= 1025 and "truncated" in big.error
-    binary = dead_letter_for(b"\x00" * 5000, "boom", service="sink", reason="r")
-    cut = truncate_dead_letter(binary, 1026)
+    assert text.startswith(big.original_value())
+    cut = reject(Msg("r", 0, 1, b"\x00" * 5000), "boom", 1026, reason="r").dead_letter
     assert cut.value_encoding == "base64" and len(cut.value) % 4 == 0
     assert base64.b64decode(cut.value) == b"\x00" * (len(cut.value) // 4 * 3)
+
+
+def test_sink_prepare_dead_letters_whatever_the_code_raises(monkeypatch) -> None:
+    import sink.batch as batch_module
+
+    def boom(_message: object) -> tuple[object, ...]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(batch_module._ROLE_TABLE, "labels",
+                        (LABELS, batch_module.LabelArrived, boom, (0,)))
+    batch = prepare([Msg("l", 0, 1, label("a"), b"a"), Msg("r", 0, 2, review("b"), b"b")], ROLES)
+    (rejected,) = batch.rejected
+    assert rejected.dead_letter.reason == "internal_error"
+    assert rejected.dead_letter.error == "RuntimeError: a bug"
+    assert len(batch.tables["reviews"].rows) == 1 and batch.offsets == {("l", 0): 2, ("r", 0): 3}
+
+
+def test_sink_prepare_applies_the_key_rule_like_the_worker() -> None:
+    batch = prepare([Msg("r", 0, 1, review("a"), b"not-a"), Msg("l", 0, 2, label("b"), None)],
+                    ROLES)
+    assert [r.dead_letter.reason for r in batch.rejected] == ["key_mismatch", "key_mismatch"]

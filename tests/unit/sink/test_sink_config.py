@@ -1,17 +1,17 @@
-"""Settings, migration files, health and backoff (no I/O beyond reading packaged files)."""
+"""Settings, CLI options, migration files and health (no I/O beyond reading packaged files)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from sink.cli import app
 from sink.exceptions import MigrationError
 from sink.metrics import HEALTHY, Health
 from sink.migrate import MIGRATIONS_DIR, load_migrations
-from sink.service import Sink
 from sink.settings import SinkSettings
 
 pytestmark = pytest.mark.unit
@@ -69,8 +69,13 @@ def test_sink_health_reports_database_and_stalls() -> None:
     assert not ok and body["detail"] == "consume loop stalled"
 
 
-def test_sink_backoff_doubles_up_to_the_cap() -> None:
-    none: Any = None
-    sink = Sink(SinkSettings(retry_initial_s=0.5, retry_max_s=3), none, none, none,
-                {"t": "dead_letters"}, Health())
-    assert [sink._backoff(a) for a in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+@pytest.mark.parametrize(("args", "names"), [
+    (["run", "--batch-size", "0"], "SPOILER_SINK_BATCH_SIZE"),
+    (["run", "--metrics-port", "70000"], "SPOILER_SINK_METRICS_PORT"),
+    (["run", "--log-level", "LOUD"], "unknown log level"),
+])
+def test_sink_cli_refuses_bad_options_with_exit_code_2(args: list[str], names: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert names in result.output and "Traceback" not in result.output

@@ -1,15 +1,21 @@
-"""Settings → Faust/aiokafka configuration, and the /predict body parser."""
+"""Settings → Faust/aiokafka configuration, validated CLI overrides, the /predict body parser."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import faust
 import pytest
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 from spoiler_common.exceptions import ConfigError
 from spoiler_common.settings import KafkaSettings
+from stream_processor import web
 from stream_processor.app import faust_settings
 from stream_processor.broker import broker_credentials, broker_urls
+from stream_processor.cli import app
 from stream_processor.exceptions import BadRequest
 from stream_processor.settings import WorkerSettings
 from stream_processor.web import parse_predict_body
@@ -77,8 +83,25 @@ def test_predict_body_shapes(body: object, texts: list[str], single: bool) -> No
         ({"text": "x" * 101}, "limit 100"),
         (["a"] * 11, "at most 10"),
         ({"text": "a\x00"}, "NUL"),
+        ({"text": "a\ud800"}, "surrogate"),
     ],
 )
 def test_predict_body_rejections(body: object, match: str) -> None:
     with pytest.raises(BadRequest, match=match):
         parse_predict_body(body, max_texts=10, max_chars=100)
+
+
+def test_cli_overrides_are_validated_like_the_environment(tmp_path: Path) -> None:
+    # --web-port 0 used to be copied in unvalidated (model_copy(update=...)).
+    result = CliRunner().invoke(app, ["worker", "--web-port", "0"])
+    assert result.exit_code == 2
+    assert "SPOILER_WORKER_WEB_PORT" in result.output and "Traceback" not in result.output
+    missing = CliRunner().invoke(app, ["check-bundle", "--bundle-path", str(tmp_path / "no")])
+    assert missing.exit_code == 2 and str(tmp_path / "no") in missing.output
+
+
+def test_the_views_do_not_import_the_app() -> None:
+    # web.py sees the worker through WebBackend only: no import cycle with app.py.
+    tree = ast.parse(Path(web.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "stream_processor.app" not in imported

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from spoiler_common.contracts import DeadLetter, ReviewPublished, decode, encode
+from spoiler_common.dead_letters import build_dead_letter
 from spoiler_common.exceptions import ContractError
-from stream_processor.validation import RecentIds, build_dead_letter, parse_review
+from stream_processor.validation import SERVICE, RecentIds, parse_review
 
 pytestmark = pytest.mark.unit
 
@@ -59,7 +60,8 @@ def test_bad_input_gets_a_reason(key: bytes | None, value: bytes | None, reason:
 def test_dead_letter_keeps_where_and_why() -> None:
     err = ContractError("invalid_json", "value is not JSON")
     letter, encoded = build_dead_letter(
-        b"k", b"{oops", err, topic="t", partition=2, offset=7, max_bytes=100_000
+        service=SERVICE, key=b"k", value=b"{oops", error=err, source_topic="t", partition=2,
+        offset=7, max_bytes=100_000,
     )
     back = decode(encoded, DeadLetter)
     assert back == letter
@@ -73,7 +75,8 @@ def test_huge_value_is_truncated_to_fit(filler: bytes) -> None:
     value = filler * 1_000_000
     err = ContractError("text_too_long", "too long")
     letter, encoded = build_dead_letter(
-        b"k", value, err, topic="t", partition=0, offset=1, max_bytes=200_000
+        service=SERVICE, key=b"k", value=value, error=err, source_topic="t", partition=0,
+        offset=1, max_bytes=200_000,
     )
     assert len(encoded) <= 200_000
     assert letter.reason == "text_too_long"
@@ -84,8 +87,8 @@ def test_huge_value_is_truncated_to_fit(filler: bytes) -> None:
 
 def test_invalid_utf8_is_kept_as_base64() -> None:
     letter, _ = build_dead_letter(
-        None, b"\xff\x00", "bad", topic="t", partition=0, offset=0, max_bytes=100_000,
-        reason="invalid_utf8",
+        service=SERVICE, key=None, value=b"\xff\x00", error="bad", source_topic="t",
+        partition=0, offset=0, max_bytes=100_000, reason="invalid_utf8",
     )
     assert letter.value_encoding == "base64"
     assert base64.b64decode(letter.value) == b"\xff\x00"

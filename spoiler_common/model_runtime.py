@@ -6,7 +6,7 @@ and in production goes through the same code. It imports numpy, onnxruntime,
 tokenizers and the standard library only (never torch or transformers): a
 worker that imports torch uses ~300 MB more memory.
 
-    bundle = load_bundle(Path("models/serving"), variant="int8", threads=1)
+    bundle = load_bundle(Path("models/serving"), threads=1)   # the graph the bundle serves
     batch = bundle.predict([model_text(summary, text)])
     batch.probabilities[0] >= bundle.threshold
 
@@ -40,6 +40,9 @@ TOKENIZER_FILE = "tokenizer.json"
 VARIANT_FILES: dict[str, str] = {"int8": "model.onnx", "fp32": "model.fp32.onnx"}
 REQUIRED_KEYS = ("format_version", "name", "version", "max_length", "threshold", "files")
 Variant = Literal["int8", "fp32"]
+# "auto": the graph the bundle names as `default_variant` (the fastest that passed the
+# export's parity gate), int8 for bundles that name none.
+VariantChoice = Literal["auto", "int8", "fp32"]
 Truncation = Literal["head", "head_tail"]
 # Texts per onnxruntime call. Each call pads to its longest text; measured on
 # 2 cores (MiniLM int8, 1 thread, generated reviews): one text per call beats
@@ -359,13 +362,29 @@ def verify_files(path: Path, meta: dict[str, Any], needed: Sequence[str]) -> Non
             )
 
 
-def load_bundle(path: Path | str, variant: Variant = "int8", threads: int = 1,
+def served_variant(meta: dict[str, Any], choice: str = "auto") -> Variant:
+    """The graph to load for `choice`: the bundle's `default_variant` when "auto"."""
+    wanted = meta.get("default_variant", "int8") if choice == "auto" else choice
+    if wanted not in VARIANT_FILES:
+        raise ModelBundleError(
+            f"variant must be one of auto, {', '.join(sorted(VARIANT_FILES))}, got {wanted!r}"
+        )
+    return wanted  # type: ignore[return-value]
+
+
+def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int = 1,
                 *, verify: bool = True) -> ModelBundle:
-    """Load and check a bundle directory; raises ModelBundleError with the fix on any problem."""
+    """Load and check a bundle directory; raises ModelBundleError with the fix on any problem.
+
+    `variant` "auto" loads the graph the bundle says to serve (`default_variant`).
+    """
     path = Path(path)
-    if variant not in VARIANT_FILES:
-        raise ModelBundleError(f"variant must be one of {sorted(VARIANT_FILES)}, got {variant!r}")
+    if variant not in ("auto", *VARIANT_FILES):
+        raise ModelBundleError(
+            f"variant must be one of auto, {', '.join(sorted(VARIANT_FILES))}, got {variant!r}"
+        )
     meta = read_metadata(path)
+    variant = served_variant(meta, variant)
     model_file = VARIANT_FILES[variant]
     if verify:
         verify_files(path, meta, (model_file, TOKENIZER_FILE))
@@ -400,11 +419,13 @@ __all__ = [
     "Encoded",
     "ModelBundle",
     "TextEncoder",
+    "VariantChoice",
     "calibration_of",
     "head_tail_split",
     "load_bundle",
     "model_text",
     "read_metadata",
+    "served_variant",
     "sha256_file",
     "truncate_ids",
 ]

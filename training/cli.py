@@ -190,13 +190,14 @@ def promote(
 def predict(
     texts: list[str] = typer.Argument(..., help="Review text(s) to score."),
     bundle: Path = typer.Option(Path("models/serving"), "--bundle", help="Bundle directory."),
-    variant: str = typer.Option("int8", "--variant", help="int8 or fp32."),
+    variant: str = typer.Option("auto", "--variant",
+                                help="auto (the bundle's default_variant), int8 or fp32."),
     threads: int = typer.Option(1, "--threads"),
 ) -> None:
     """Score texts with a bundle (onnxruntime; no torch)."""
     from spoiler_common.model_cli import predict_texts
 
-    for line in predict_texts(texts, bundle, variant, threads):
+    for line in predict_texts(texts, bundle, variant, threads):  # type: ignore[arg-type]
         typer.echo(line)
 
 

@@ -40,6 +40,21 @@ BUNDLE_METRICS = ("roc_auc", "pr_auc", "f1_spoiler", "macro_f1", "accuracy", "br
 GATE_BASELINE = "tfidf_logreg"
 
 
+def _validation_scores(bundle: Any, export_dir: Path, texts: list[str]) -> Any:
+    """Raw validation scores of the served graph: export's parity gate has them already."""
+    from spoiler_common.model_runtime import BatchPrediction
+    from training.export import SERVED_SCORES
+    from training.train import texts_digest
+
+    saved = export_dir / SERVED_SCORES
+    known = json.loads(saved.read_text()) if saved.is_file() else {}
+    if known.get("variant") != bundle.variant or known.get("texts_sha256") != texts_digest(texts):
+        return bundle.predict_raw(texts)
+    # Token counts are cheap (no model call) and not in the file.
+    counts = bundle.encoder._encode(texts)
+    return BatchPrediction(np.asarray(known["scores"], dtype=float), counts[1], counts[2])
+
+
 def _with_ece(metrics: dict[str, Any], labels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     return {**metrics, "ece": expected_calibration_error(labels, scores)}
 
@@ -59,9 +74,9 @@ def baseline_gate(model_auc: float, baselines: dict[str, Any] | None,
 
 def run(export_dir: Path, prepared: Path, out_dir: Path, *, baselines: dict[str, Any] | None,
         max_auc_gap: float | None = 0.02, threads: int = 2, seed: int = 42) -> dict[str, Any]:
-    bundle = load_bundle(export_dir, variant="int8", threads=threads)
+    bundle = load_bundle(export_dir, variant="auto", threads=threads)  # the graph it serves
     val_rows, test_rows = read_split(prepared, "validation"), read_split(prepared, "test")
-    val = bundle.predict_raw([r["text"] for r in val_rows])
+    val = _validation_scores(bundle, export_dir, [r["text"] for r in val_rows])
     test = bundle.predict_raw([r["text"] for r in test_rows])
     y_val = np.asarray([r["label"] for r in val_rows])
     y_test = np.asarray([r["label"] for r in test_rows])
@@ -71,7 +86,7 @@ def run(export_dir: Path, prepared: Path, out_dir: Path, *, baselines: dict[str,
     p_test = calibration.apply(test.probabilities)
     threshold = tune_threshold(y_val, p_val)
     result: dict[str, Any] = {
-        "variant": "int8",
+        "variant": bundle.variant,
         "threshold": threshold,
         "calibration": cal_report,
         "validation": _with_ece(classification_metrics(y_val, p_val, threshold), y_val, p_val),

@@ -82,6 +82,7 @@ def run(export_dir: Path, evaluation: Path, prepare_info: Path, out_dir: Path, *
         truncation=exported["truncation"], threshold=ev["threshold"],
     )
     meta.update({
+        "default_variant": exported.get("default_variant", ev["variant"]),
         "metrics": ev["bundle_metrics"],
         "validation_metrics": ev["validation_metrics"],
         "baselines": {name: {k: b["test"][k] for k in BASELINE_METRICS}
@@ -115,7 +116,7 @@ def install(bundle: Path, target: Path) -> None:
     """Copy a bundle to `target` (e.g. models/serving) so the swap is atomic per directory."""
     from spoiler_common.model_runtime import load_bundle
 
-    load_bundle(bundle, variant="int8")  # refuse to install something that does not load
+    load_bundle(bundle)  # refuse to install something that does not load
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".serving-", dir=target.parent))
     for item in bundle.iterdir():

@@ -10,6 +10,7 @@ read here.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from training.progress import Progress
 log = logging.getLogger(__name__)
 
 CHECKPOINT_MODEL = "model"  # save_pretrained directory inside the train output
+VALIDATION_SCORES = "validation_scores.json"
 
 
 def runtime_encoder(hf_tokenizer: Any, max_length: int, truncation: str) -> TextEncoder:
@@ -146,6 +148,7 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
                                                 total)
     history: list[dict[str, float]] = []
     best_auc, best_state, best_epoch, bad_epochs = -1.0, None, 0, 0
+    best_scores = np.zeros(0)
     step, epoch, started = 0, 0, time.monotonic()
     with Progress("train", total) as progress:
         while step < total:
@@ -186,6 +189,7 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
             if auc > best_auc:
                 best_auc, best_epoch, bad_epochs = auc, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
+                best_scores = np.asarray(scores, dtype=float)
             else:
                 bad_epochs += 1
                 if params.early_stopping_patience and bad_epochs >= params.early_stopping_patience:
@@ -195,7 +199,16 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
         model.load_state_dict(best_state)
     return {"history": history, "best_epoch": best_epoch, "best_val_roc_auc": best_auc,
             "steps": step, "class_weights": weights, "n_train": len(rows),
-            "n_validation": len(val_rows), "seconds": round(time.monotonic() - started, 1)}
+            "n_validation": len(val_rows), "seconds": round(time.monotonic() - started, 1),
+            "validation_scores": best_scores.tolist()}
+
+
+def texts_digest(texts: list[str]) -> str:
+    """Identifies a list of texts (which validation split some scores belong to)."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+    return digest.hexdigest()
 
 
 def run(prepared: Path, out_dir: Path, params: TrainParams) -> dict[str, Any]:
@@ -205,6 +218,12 @@ def run(prepared: Path, out_dir: Path, params: TrainParams) -> dict[str, Any]:
     tokenizer, model, base = base_model.load(params.base_model, params.seed)
     encoder = runtime_encoder(tokenizer, params.max_length, params.truncation)
     result = fit(model, encoder, train_rows, val_rows, params)
+    # The kept model's PyTorch scores of the validation split: export's parity gate
+    # compares ONNX with them instead of running PyTorch over the split again.
+    scores = result.pop("validation_scores")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / VALIDATION_SCORES).write_text(json.dumps(
+        {"texts_sha256": texts_digest([r["text"] for r in val_rows]), "scores": scores}))
     target = out_dir / CHECKPOINT_MODEL
     target.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(target)

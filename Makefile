@@ -6,7 +6,7 @@ PYTEST := .venv/bin/pytest
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 .PHONY: pipeline promote help deps up down status stack-up stack-down logs test test-unit test-integration \
-        test-e2e lint typecheck bench schemas docs compose-check faults
+        test-e2e lint typecheck bench schemas docs compose-check faults alert-proof
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ typecheck: deps ## mypy on the shared package, the sink and the worker
 
 bench: stack-up ## Benchmarks, each with its baseline measured in the same run
 	@$(PY) -m benchmarks
+
+alert-proof: stack-up ## Prove the model alerts (stable replay + drift scenarios), rewrite the docs table
+	@$(PY) -m devstack alert-proof --write docs/monitoring.md
 
 faults: stack-up ## Fault-injection suite (kill -9 and restart each service)
 	@$(PYTEST) -m faults -q

@@ -19,16 +19,31 @@ from typing import Any
 
 import numpy as np
 
-from monitoring import reference, stats
+from monitoring import reference
 from monitoring.window import MinCounts, Rows, compute
+from spoiler_common import drift
 
-EDGES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-META = {"name": "bench", "version": "v1", "threshold": 0.5, "reference": {
-    "score": {"bins": EDGES, "counts": [30, 12, 8, 6, 5, 5, 6, 8, 10, 10]},
-    "text_words": {"bins": [0, 50, 100, 200, 400, 5000], "counts": [10, 25, 35, 20, 10]},
-    "rating": {"bins": [0.5, 2.5, 4.5, 6.5, 8.5, 10.5], "counts": [8, 6, 9, 19, 58]},
-    "unknown_token_share": {"bins": [0.0, 0.01, 0.05, 1.0], "counts": [90, 8, 2]},
-    "empty_summary_share": 0.02}}
+
+def bench_meta() -> dict[str, Any]:
+    """A format-2 bundle.json (only what the monitor reads), its reference drawn like
+    the window below."""
+    rng = np.random.default_rng(1)
+    values = {"score": rng.random(1000), "text_words": rng.lognormal(5, 0.7, 1000),
+              "rating": rng.integers(1, 11, 1000), "unknown_token_share": rng.random(1000) / 50,
+              "empty_summary": (rng.random(1000) < 0.02).astype(float)}
+    counts = {k: drift.histogram(v, drift.FEATURES[k].edges) for k, v in values.items()}
+    sizes = list(drift.THRESHOLD_SIZES)
+    return {"format_version": 2, "name": "bench", "version": "v1", "threshold": 0.5,
+            "confusion_matrix": [[400, 100], [100, 400]],
+            "metrics": {"accuracy": 0.8, "f1_spoiler": 0.8, "ece": 0.02},
+            "reference": {"source": "validation", "n": 1000, "features": {
+                k: {"edges": list(drift.FEATURES[k].edges), "counts": c.tolist()}
+                for k, c in counts.items()}},
+            "drift_thresholds": {"sizes": sizes,
+                                 "features": drift.thresholds_for(counts, sizes, draws=200)},
+            "quality_floors": {"z": 3.0, "sizes": sizes, "metrics": {
+                "accuracy": {"expected": 0.8, "floor": [0.7] * len(sizes)},
+                "f1_spoiler": {"expected": 0.8, "floor": [0.7] * len(sizes)}}}}
 
 
 def window_rows(n: int, seed: int = 0) -> Rows:
@@ -61,7 +76,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     n = 50_000 if quick else 500_000
     repeat = 2 if quick else 3
     rows = window_rows(n)
-    ref = reference.parse(META)
+    ref = reference.parse(bench_meta())
     mins = MinCounts()
     samples = compute(rows, 1e9, "1h", 3600, "v1", ref, mins)
     monitor_s = _time(lambda: compute(rows, 1e9, "1h", 3600, "v1", ref, mins), repeat)
@@ -78,7 +93,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             values = rows.feature(feature)
             hist = ref.histograms[feature]
             counts, _ = np.histogram(np.clip(values, hist.edges[0], hist.edges[-1]), hist.edges)
-            stats.psi(hist.counts, counts)
+            drift.psi(hist.counts, counts)
         return out
 
     base = baseline()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import typer
 
@@ -69,6 +70,39 @@ def status() -> None:
 def classpath() -> None:
     """Print the Kafka classpath (resolving it with Maven if needed)."""
     _run(lambda: kafka.classpath(StackSettings()))
+
+
+@app.command("alert-proof")
+def alert_proof(
+    bundle: Path | None = typer.Option(
+        None, "--bundle", help="Model bundle to serve (default: the tiny recipe on 2,000 "
+        "reviews, built once into .state/alert-proof)."),
+    write: Path | None = typer.Option(
+        None, "--write", help="Rewrite the results table in this file (docs/monitoring.md)."),
+    stable_reviews: int = typer.Option(20_000, "--stable-reviews", min=0,
+                                       help="Reviews of the stable replay (0 skips it)."),
+    as_json: bool = typer.Option(False, "--json", help="Also print the raw results as JSON."),
+) -> None:
+    """Prove the model alerts on the running stack: a stable replay fires none, each drift
+    scenario fires its own (see docs/monitoring.md)."""
+    import json
+    import tempfile
+
+    from devstack import alert_proof as proof
+
+    stack = StackSettings()
+    served = bundle or proof.proof_bundle(stack.state_dir / "alert-proof")
+    with tempfile.TemporaryDirectory(prefix="alert-proof-") as tmp:
+        stable = (proof.run_stable(served, Path(tmp) / "stable", reviews=stable_reviews)
+                  if stable_reviews else None)
+        results = proof.run_scenarios(served, Path(tmp) / "scenarios")
+    text = proof.table(json.loads((served / "bundle.json").read_text()), stable, results)
+    typer.echo(text)
+    if as_json:
+        typer.echo(proof.to_json(stable, results))
+    if write is not None:
+        proof.write_docs(write, text)
+        typer.echo(f"wrote the table into {write}")
 
 
 if __name__ == "__main__":

@@ -230,21 +230,39 @@ def pipeline() -> dict[str, Any]:
                      "Throughput, lag, latency, dead letters and service health.", lay)
 
 
+def drift_ratio(title: str, selector: str, legend: str) -> Panel:
+    """Each drift statistic divided by its threshold at the window's n: alerts above 1."""
+    return timeseries(title, [prom(
+        f"spoiler:drift_statistic{{{selector}}} / on (feature, statistic, window, "
+        f"model_version, job, instance) spoiler_drift_threshold{{{selector}}}", legend)],
+        thresholds=[("green", None), ("red", 1)], minmax=(0, None),
+        description="Statistic / the value a same-size sample of the bundle's reference "
+        "exceeds only 1% of the time (PSI and KS for ordered features, chi-squared for "
+        "ratings and empty summaries). Above 1 for the alert's `for:` = InputDrift/ScoreDrift.")
+
+
 def model() -> dict[str, Any]:
     lay = Layout()
     sel = f"{{{W}, {MV}}}"
-    lay.add(timeseries("Accuracy and F1 on delayed labels", [
+    lay.add(timeseries("Accuracy and F1 on delayed labels, with their floors", [
         prom(f"spoiler_model_accuracy{sel}", "accuracy {{model_version}}"),
         prom(f"spoiler_model_f1{sel}", "F1 {{model_version}}"),
-    ], unit="percentunit", minmax=(0, 1), thresholds=[("red", None), ("transparent", 0.7)],
-        description="Absent while the window has too few labels (see docs/monitoring.md)."))
+        prom(f'spoiler_model_quality_floor{{metric=~"accuracy|f1", {W}, {MV}}}',
+             "floor {{metric}} {{model_version}}"),
+    ], unit="percentunit", minmax=(0, 1),
+        description="Floors: the bundle's test value minus z standard errors at the "
+        "window's labelled n; below = ModelAccuracyBelowFloor / ModelF1BelowFloor. Absent "
+        "while the window has too few labels (see docs/monitoring.md)."))
     lay.add(timeseries("Estimated (CBPE) vs realised accuracy", [
         prom(f"spoiler_model_estimated_accuracy{sel}", "estimated {{model_version}}"),
         prom(f"spoiler_model_accuracy{sel}", "realised {{model_version}}"),
         prom(f'spoiler_model_reference_metric{{metric="accuracy", {MV}}}',
-             "validation {{model_version}}"),
+             "test split {{model_version}}"),
+        prom(f'spoiler_model_quality_floor{{metric="estimated_accuracy", {W}, {MV}}}',
+             "estimate floor {{model_version}}"),
     ], unit="percentunit", minmax=(0, 1),
-        description="The estimate needs no labels; realised accuracy follows as labels arrive."))
+        description="The estimate needs no labels (the scores are calibrated); realised "
+        "accuracy follows as labels arrive."))
     lay.add(stat("Confusion matrix (labelled predictions)", [prom(
         f"sum by (cell) (spoiler_model_confusion{sel})", "{{cell}}", instant=True)],
         description="tp/fp/tn/fn with spoiler as the positive class."), w=8, h=6)
@@ -253,21 +271,29 @@ def model() -> dict[str, Any]:
         prom(f"spoiler_model_recall{sel}", "recall {{model_version}}"),
         prom(f"spoiler_model_roc_auc{sel}", "ROC-AUC {{model_version}}"),
     ], unit="percentunit", minmax=(0, 1)), w=8, h=6)
-    lay.add(timeseries("Estimate error (estimated - realised)", [
-        prom(f"spoiler_model_estimated_accuracy_error{sel}", "{{model_version}}")],
-        unit="percentunit", thresholds=[("transparent", None), ("orange", 0.1)]), w=8, h=6)
-    lay.add(timeseries("Score drift (PSI vs validation)", [
+    lay.add(timeseries("Estimate gap (estimated - realised) and its limit", [
+        prom(f"spoiler_model_estimated_accuracy_error{sel}", "accuracy {{model_version}}"),
+        prom(f"spoiler_model_estimated_f1_error{sel}", "F1 {{model_version}}"),
+        prom(f"spoiler_model_estimated_accuracy_error_limit{sel}", "+limit {{model_version}}"),
+        prom(f"-spoiler_model_estimated_accuracy_error_limit{sel}", "-limit {{model_version}}"),
+    ], unit="percentunit", description="Outside the limit (calibration error + sampling) "
+        "= AccuracyEstimateOff: concept shift, which only labels reveal."), w=8, h=6)
+    lay.add(timeseries("Score drift (vs validation) and thresholds at the window's n", [
         prom(f'spoiler_drift_psi{{feature="score", {W}, {MV}}}', "PSI {{model_version}}"),
         prom(f'spoiler_drift_ks{{feature="score", {W}, {MV}}}', "KS {{model_version}}"),
-    ], thresholds=[("green", None), ("orange", 0.1), ("red", 0.2)], minmax=(0, None)))
-    lay.add(timeseries("Input drift (PSI per feature)", [prom(
-        f'spoiler_drift_psi{{feature!="score", {W}, {MV}}}', "{{feature}} {{model_version}}")],
-        thresholds=[("green", None), ("orange", 0.1), ("red", 0.2)], minmax=(0, None)))
+        prom(f'spoiler_drift_threshold{{feature="score", {W}, {MV}}}',
+             "threshold {{statistic}} {{model_version}}"),
+    ], minmax=(0, None)))
+    lay.add(drift_ratio("Input drift (statistic / threshold per feature)",
+                        f'feature!="score", {W}, {MV}',
+                        "{{feature}} {{statistic}} {{model_version}}"))
     lay.add(bin_shares("Score histogram: window vs validation reference", "score"))
     lay.add(timeseries("Spoiler density: predicted vs actual vs training", [
         prom(f"spoiler_model_predicted_spoiler_ratio{sel}", "predicted {{model_version}}"),
         prom(f"spoiler_model_actual_spoiler_ratio{sel}", "actual {{model_version}}"),
         prom(f"spoiler_model_training_spoiler_rate{{{MV}}}", "training {{model_version}}"),
+        prom(f"spoiler_model_expected_predicted_spoiler_ratio{{{MV}}}",
+             "predicted on test split {{model_version}}"),
     ], unit="percentunit", minmax=(0, 1)))
     lay.add(timeseries("Label delay", [prom(
         f"spoiler_model_label_delay_seconds{sel}", "q{{quantile}} {{model_version}}")],
@@ -299,9 +325,8 @@ def data() -> dict[str, Any]:
         prom(f'spoiler_input_mean{{feature="empty_summary", {W}, {MV}}}',
              "empty-summary share {{model_version}}"),
     ], unit="percentunit", minmax=(0, None)))
-    lay.add(timeseries("Input PSI", [prom(
-        f'spoiler_drift_psi{{feature!="score", {W}, {MV}}}', "{{feature}}")],
-        thresholds=[("green", None), ("orange", 0.1), ("red", 0.2)], minmax=(0, None)))
+    lay.add(drift_ratio("Input drift (statistic / threshold)", f'feature!="score", {W}, {MV}',
+                        "{{feature}} {{statistic}}"))
     lay.add(timeseries("Reviews stored per minute (PostgreSQL)", [sql(
         """SELECT $__timeGroupAlias(stored_at, '1m'), count(*) AS reviews FROM reviews
         WHERE $__timeFilter(stored_at) GROUP BY 1 ORDER BY 1""", fmt="time_series")]))

@@ -48,8 +48,25 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Label-free (CBPE) F1 estimate over all the window's predictions.",
         ("window", "model_version")),
     "spoiler_model_estimated_accuracy_error": (
-        "CBPE estimate minus realised accuracy on the labelled predictions.",
+        "CBPE estimate minus realised accuracy, on the labelled predictions.",
         ("window", "model_version")),
+    "spoiler_model_estimated_f1_error": (
+        "CBPE estimate minus realised F1, on the labelled predictions.",
+        ("window", "model_version")),
+    "spoiler_model_estimated_accuracy_error_limit": (
+        "Largest gap |estimated - realised accuracy| calibrated scores explain: the test "
+        "split's calibration error plus z standard errors at the window's labelled n.",
+        ("window", "model_version")),
+    "spoiler_model_quality_floor": (
+        "Floor of a quality metric at the window's n, from the bundle's quality_floors "
+        "(metric=accuracy|f1 at the labelled n; estimated_accuracy at the prediction n).",
+        ("window", "model_version", "metric")),
+    "spoiler_model_predicted_spoiler_ratio_tolerance": (
+        "Largest |predicted spoiler ratio - expected| sampling explains at the window's n "
+        "(z standard errors of both the window and the test split).",
+        ("window", "model_version")),
+    "spoiler_model_expected_predicted_spoiler_ratio": (
+        "Share of predicted spoilers on the bundle's test split.", ("model_version",)),
     "spoiler_input_mean": (
         "Mean of an input feature (or the score) in the window.",
         ("window", "model_version", "feature")),
@@ -59,6 +76,16 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "spoiler_drift_ks": (
         "Two-sample Kolmogorov-Smirnov statistic against the reference (binned).",
         ("window", "model_version", "feature")),
+    "spoiler_drift_chi2": (
+        "Pearson chi-squared statistic of homogeneity against the reference (categorical "
+        "features).", ("window", "model_version", "feature")),
+    "spoiler_drift_threshold": (
+        "Value of the statistic a same-size sample of the reference exceeds only alpha of "
+        "the time (the bundle's drift_thresholds, read at the window's n).",
+        ("window", "model_version", "feature", "statistic")),
+    "spoiler_drift_sample_size": (
+        "Values of the feature in the window that its drift statistics use.",
+        ("window", "model_version", "feature")),
     "spoiler_drift_bin_share": (
         "Share of the window's values in the reference bin ending at `le`.",
         ("window", "model_version", "feature", "le")),
@@ -66,9 +93,10 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Share of the reference in the bin ending at `le`.",
         ("model_version", "feature", "le")),
     "spoiler_model_reference_info": (
-        "The bundle the reference comes from (value 1).", ("model_version", "model_name")),
+        "The bundle the reference comes from (value 1) and how its scores are calibrated.",
+        ("model_version", "model_name", "calibration")),
     "spoiler_model_reference_metric": (
-        "Validation metric recorded in the bundle.", ("model_version", "metric")),
+        "Test-split metric recorded in the bundle.", ("model_version", "metric")),
     "spoiler_model_training_spoiler_rate": (
         "Spoiler rate of the training data.", ("model_version",)),
     "spoiler_model_threshold": ("Decision threshold of the bundle.", ("model_version",)),

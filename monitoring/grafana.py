@@ -83,7 +83,8 @@ def push_dashboards(client: GrafanaApi, dashboards: Iterable[dict[str, Any]],
 class Notifier(Protocol):
     def model_version_changed(self, old: str | None, new: str) -> None: ...
 
-    def drift(self, feature: str, window: str, model_version: str, psi: float) -> None: ...
+    def drift(self, feature: str, statistic: str, window: str, model_version: str,
+              value: float, threshold: float) -> None: ...
 
 
 class NullNotifier:
@@ -95,7 +96,8 @@ class NullNotifier:
     def model_version_changed(self, old: str | None, new: str) -> None:
         return None
 
-    def drift(self, feature: str, window: str, model_version: str, psi: float) -> None:
+    def drift(self, feature: str, statistic: str, window: str, model_version: str,
+              value: float, threshold: float) -> None:
         return None
 
 
@@ -118,10 +120,11 @@ class GrafanaNotifier:
     def model_version_changed(self, old: str | None, new: str) -> None:
         self.annotate(["model-version"], f"Model version {old or 'none'} → {new}")
 
-    def drift(self, feature: str, window: str, model_version: str, psi: float) -> None:
+    def drift(self, feature: str, statistic: str, window: str, model_version: str,
+              value: float, threshold: float) -> None:
         self.annotate(["drift", feature],
-                       f"Drift on {feature}: PSI {psi:.3f} (window {window}, "
-                       f"model {model_version})")
+                      f"Drift on {feature}: {statistic.upper()} {value:.3f} above its "
+                      f"threshold {threshold:.3f} (window {window}, model {model_version})")
 
 
 def notifier(settings: MonitorSettings) -> Notifier:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from monitoring.exceptions import MonitorError
 from monitoring.exporter import MonitorMetrics
 from monitoring.grafana import Notifier, NullNotifier
 from monitoring.settings import MonitorSettings
+from spoiler_common.drift import STATISTICS
 from spoiler_common.settings import KafkaSettings, PostgresSettings
 from spoiler_common.topics import topic_specs
 
@@ -40,6 +40,7 @@ class Monitor:
     _last_version: str | None = None
     _last_success: float | None = None
     _drifting: set[tuple[str, str, str]] = field(default_factory=set)
+    _unreferenced: set[str] = field(default_factory=set)
 
     # -- inputs -------------------------------------------------------------
     def _load_reference(self) -> reference.Reference | None:
@@ -113,11 +114,17 @@ class Monitor:
         snap = db.read(self._connection(), windows, self.settings.max_rows)
         mins = window.MinCounts(
             labelled=self.settings.min_labelled, per_class=self.settings.min_class,
-            drift=self.settings.min_drift, estimate=self.settings.min_estimate,
-            delay=self.settings.min_delay,
+            estimate=self.settings.min_estimate, delay=self.settings.min_delay,
         )
         out: list[window.Sample] = []
         for version, rows in snap.rows.items():
+            if ref is not None and version != ref.model_version and (
+                    version not in self._unreferenced):
+                self._unreferenced.add(version)
+                log.warning("Predictions of a model version other than the bundle's: their "
+                            "drift, floors and bounds are not reported. model_version=%s "
+                            "bundle_version=%s (SPOILER_MONITOR_BUNDLE_PATH)", version,
+                            ref.model_version)
             for name, secs in windows.items():
                 out += window.compute(rows, snap.now, name, secs, version, ref, mins)
         if snap.truncated:
@@ -156,15 +163,27 @@ class Monitor:
                          newest_version)
             self.notifier.model_version_changed(self._last_version, newest_version)
             self._last_version = newest_version
+        # The same comparison the alert rules make, on the window they watch: a drift
+        # statistic above the threshold exported beside it.
+        alert_window = self.settings.alert_window
+        limits = {(s.labels["feature"], s.labels["statistic"], s.labels["model_version"]):
+                  s.value for s in samples
+                  if s.name == "spoiler_drift_threshold" and s.labels["window"] == alert_window}
         drifting: set[tuple[str, str, str]] = set()
         for s in samples:
-            if s.name == "spoiler_drift_psi" and s.value > self.settings.drift_psi_threshold:
-                key = (s.labels["feature"], s.labels["window"], s.labels["model_version"])
-                drifting.add(key)
-                if key not in self._drifting and not math.isnan(s.value):
-                    log.warning("Drift detected. feature=%s window=%s model_version=%s psi=%.3f",
-                                *key, s.value)
-                    self.notifier.drift(*key, s.value)
+            stat = s.name.removeprefix("spoiler_drift_")
+            if stat not in STATISTICS or s.labels["window"] != alert_window:
+                continue
+            key = (s.labels["feature"], stat, s.labels["model_version"])
+            limit = limits.get(key)
+            if limit is None or not s.value > limit:
+                continue
+            drifting.add(key)
+            if key not in self._drifting:
+                log.warning("Drift detected. feature=%s statistic=%s model_version=%s "
+                            "window=%s value=%.4g threshold=%.4g", *key, alert_window,
+                            s.value, limit)
+                self.notifier.drift(key[0], key[1], alert_window, key[2], s.value, limit)
         self._drifting = drifting
 
     # -- loop ---------------------------------------------------------------

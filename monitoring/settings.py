@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from spoiler_common.settings import REPO_ROOT, settings_config
@@ -57,18 +57,16 @@ class MonitorSettings(BaseSettings):
         5, ge=1, description="Predictions needed in each class before ROC-AUC (both actual "
         "classes), precision (predicted positives) and recall (actual positives) are reported.",
     )
-    min_drift: int = Field(
-        50, ge=1, description="Values a window needs before PSI/KS drift statistics are reported.",
-    )
     min_estimate: int = Field(
         30, ge=1, description="Predictions a window needs before the label-free (CBPE) estimate.",
     )
     min_delay: int = Field(
         10, ge=1, description="Labels a window needs before label delay quantiles are reported.",
     )
-    drift_psi_threshold: float = Field(
-        0.2, description="PSI above which the Grafana notifier writes a drift annotation "
-        "(the Prometheus alert rules carry their own threshold).",
+    alert_window: str = Field(
+        "1h", description="The window the alert rules watch (`window=\"1h\"` in "
+        "infra/prometheus/rules/model.yml); one of the windows. The Grafana notifier "
+        "annotates drift in this window only, when a statistic crosses its threshold.",
     )
     consumer_groups: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -106,6 +104,15 @@ class MonitorSettings(BaseSettings):
         for item in value:
             parse_duration(item)
         return value
+
+    @model_validator(mode="after")
+    def _check_alert_window(self) -> MonitorSettings:
+        if self.alert_window not in self.windows:
+            raise ValueError(
+                f"SPOILER_MONITOR_ALERT_WINDOW={self.alert_window} is not one of "
+                f"SPOILER_MONITOR_WINDOWS ({','.join(self.windows)}): add it there, or set "
+                "the window the alert rules use")
+        return self
 
     def window_seconds(self) -> dict[str, float]:
         """Window label -> length in seconds."""

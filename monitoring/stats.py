@@ -1,4 +1,7 @@
-"""Metric math, pure numpy: drift statistics, windowed classification metrics, CBPE.
+"""Metric math, pure numpy: windowed classification metrics, CBPE, sampling errors.
+
+Drift statistics are not here: they live in ``spoiler_common.drift``, the one
+definition packaging (thresholds) and the monitor (live values) share.
 
 Every function returns ``nan`` where the statistic is undefined (an empty window,
 a single class): the caller turns ``nan`` into an *absent* Prometheus series, never
@@ -13,84 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 NAN = float("nan")
-# Floor for empty bins in PSI: ln(p/q) is infinite when a bin is empty on one side.
-# Each side's floor is half an observation (0.5 / n), at least PSI_EPS: a fixed tiny
-# floor alone makes one empty bin of a small window look like a large shift.
-PSI_EPS = 1e-4
-
-
-def histogram(values: ArrayLike, edges: Sequence[float]) -> NDArray[np.int64]:
-    """Counts of `values` in the bins given by `edges` (len(edges) - 1 bins).
-
-    Bins are left-closed like numpy's, the last one closed on both sides; values
-    below the first edge count in the first bin and values above the last edge
-    in the last bin, so a shifted distribution shows up as mass in the end bins
-    rather than disappearing. NaN values are dropped.
-    """
-    edges_arr = np.asarray(edges, dtype=float)
-    if edges_arr.ndim != 1 or len(edges_arr) < 2 or np.any(np.diff(edges_arr) <= 0):
-        raise ValueError("edges must be a strictly increasing sequence of at least 2 numbers")
-    arr = np.asarray(values, dtype=float).ravel()
-    arr = arr[~np.isnan(arr)]
-    idx = np.searchsorted(edges_arr, arr, side="right") - 1
-    idx = np.clip(idx, 0, len(edges_arr) - 2)
-    return np.bincount(idx, minlength=len(edges_arr) - 1).astype(np.int64)
-
-
-def _proportions(counts: ArrayLike) -> NDArray[np.float64] | None:
-    arr = np.asarray(counts, dtype=float)
-    total = arr.sum()
-    if total <= 0:
-        return None
-    return arr / total
-
-
-def psi(reference_counts: ArrayLike, current_counts: ArrayLike, eps: float = PSI_EPS) -> float:
-    """Population stability index of two histograms (counts) over the same bins.
-
-    PSI = sum_i (c_i - r_i) * ln(c_i / r_i) with c, r the bin proportions, each
-    floored at max(eps, 0.5 / n) for its side's total n. 0 = identical;
-    > 0.1 moderate, > 0.2 large shift.
-    """
-    ref = _proportions(reference_counts)
-    cur = _proportions(current_counts)
-    if ref is None or cur is None:
-        return NAN
-    if ref.shape != cur.shape:
-        raise ValueError(f"histograms differ in bins: {ref.shape} vs {cur.shape}")
-    ref = np.maximum(ref, max(eps, 0.5 / float(np.sum(reference_counts))))
-    cur = np.maximum(cur, max(eps, 0.5 / float(np.sum(current_counts))))
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
-def ks_binned(reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
-    """Two-sample Kolmogorov–Smirnov statistic of two histograms over the same bins.
-
-    The largest gap between the two empirical CDFs at the bin edges: the exact
-    statistic of the binned samples, a lower bound of the one on raw values.
-    """
-    ref = _proportions(reference_counts)
-    cur = _proportions(current_counts)
-    if ref is None or cur is None:
-        return NAN
-    if ref.shape != cur.shape:
-        raise ValueError(f"histograms differ in bins: {ref.shape} vs {cur.shape}")
-    return float(np.max(np.abs(np.cumsum(ref) - np.cumsum(cur))))
-
-
-def ks_2samp(a: ArrayLike, b: ArrayLike) -> float:
-    """Two-sample Kolmogorov–Smirnov statistic of two raw samples (sup |F_a - F_b|)."""
-    x = np.sort(np.asarray(a, dtype=float).ravel())
-    y = np.sort(np.asarray(b, dtype=float).ravel())
-    if len(x) == 0 or len(y) == 0:
-        return NAN
-    grid = np.concatenate([x, y])
-    fa = np.searchsorted(x, grid, side="right") / len(x)
-    fb = np.searchsorted(y, grid, side="right") / len(y)
-    return float(np.max(np.abs(fa - fb)))
 
 
 @dataclass(frozen=True)
@@ -169,38 +97,13 @@ def roc_auc(actual: ArrayLike, scores: ArrayLike, min_class: int = 1) -> float:
 
 
 @dataclass(frozen=True)
-class Calibration:
-    """Maps raw model scores to probabilities for the CBPE estimate.
-
-    `method` "identity" (scores already calibrated), "platt" (sigmoid(a*logit(s)+b)),
-    "temperature" (sigmoid(logit(s)/t)) or "binning" (piecewise-linear map from
-    `x` to `y`, e.g. a reliability curve).
-    """
-
-    method: str = "identity"
-    a: float = 1.0
-    b: float = 0.0
-    t: float = 1.0
-    x: tuple[float, ...] = ()
-    y: tuple[float, ...] = ()
-
-    def apply(self, scores: ArrayLike) -> NDArray[np.float64]:
-        s = np.clip(np.asarray(scores, dtype=float), 1e-7, 1 - 1e-7)
-        if self.method == "identity":
-            return s
-        logit = np.log(s / (1 - s))
-        if self.method == "platt":
-            return 1.0 / (1.0 + np.exp(-(self.a * logit + self.b)))
-        if self.method == "temperature":
-            return 1.0 / (1.0 + np.exp(-logit / self.t))
-        if self.method == "binning":
-            return np.clip(np.interp(s, self.x, self.y), 0.0, 1.0)
-        raise ValueError(f"unknown calibration method {self.method!r}")
-
-
-@dataclass(frozen=True)
 class Estimate:
-    """Expected confusion counts and metrics without labels (CBPE)."""
+    """Expected confusion counts and metrics without labels (CBPE).
+
+    `accuracy_se` and `f1_se`: the standard deviation of the realised metric
+    around the estimate if the probabilities are calibrated (labels drawn as
+    Bernoulli(p)): the estimate's own sampling error on these rows.
+    """
 
     tp: float
     fp: float
@@ -210,36 +113,60 @@ class Estimate:
     precision: float
     recall: float
     f1: float
+    accuracy_se: float
+    f1_se: float
 
 
-def cbpe(
-    scores: ArrayLike, threshold: float | ArrayLike,
-    calibration: Calibration | None = None,
-) -> Estimate:
+def cbpe(probabilities: ArrayLike, predicted: ArrayLike) -> Estimate:
     """Confidence-based performance estimate (in the spirit of NannyML's CBPE).
 
-    With calibrated probability p of "spoiler", a prediction "spoiler" (p_raw >=
-    threshold) is right with probability p and "no spoiler" with 1 - p; summing
-    those gives expected TP/FP/TN/FN and from them the expected metrics. Exact
-    in expectation when the calibration is right; nan for an empty window.
+    `probabilities` are calibrated probabilities of "spoiler" (the runtime applies
+    the bundle's calibration), `predicted` the decisions made. A prediction
+    "spoiler" is right with probability p, "no spoiler" with 1 - p; summing those
+    gives expected TP/FP/TN/FN and from them the expected metrics. Exact in
+    expectation when the calibration holds; nan for an empty window.
     """
-    raw = np.asarray(scores, dtype=float).ravel()
-    if len(raw) == 0:
-        return Estimate(NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN)
-    p = (calibration or Calibration()).apply(raw)
-    predicted = raw >= np.asarray(threshold, dtype=float)
-    tp = float(p[predicted].sum())
-    fp = float((1 - p[predicted]).sum())
-    fn = float(p[~predicted].sum())
-    tn = float((1 - p[~predicted]).sum())
-    n = len(raw)
+    p = np.clip(np.asarray(probabilities, dtype=float).ravel(), 0.0, 1.0)
+    pred = np.asarray(predicted, dtype=bool).ravel()
+    if p.shape != pred.shape:
+        raise ValueError(f"probabilities and predicted differ in length: {p.shape} vs "
+                         f"{pred.shape}")
+    n = len(p)
+    if n == 0:
+        return Estimate(NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN)
+    tp = float(p[pred].sum())
+    fp = float((1 - p[pred]).sum())
+    fn = float(p[~pred].sum())
+    tn = float((1 - p[~pred]).sum())
+    # Each row is right with probability q = p (predicted spoiler) or 1 - p: the realised
+    # accuracy is a mean of independent Bernoulli(q), variance sum q(1-q) / n^2.
+    var = p * (1 - p)
+    var_tp, var_fn = float(var[pred].sum()), float(var[~pred].sum())
+    accuracy_se = math.sqrt(var_tp + var_fn) / n
+    # F1 = 2 TP / (m + TP + FN), m = predicted spoilers (fixed): delta method in TP and FN.
+    m = float(pred.sum())
+    den = m + tp + fn
+    f1_se = (math.sqrt((2 * (m + fn) / den**2) ** 2 * var_tp + (2 * tp / den**2) ** 2 * var_fn)
+             if den > 0 else NAN)
     return Estimate(
         tp=tp, fp=fp, tn=tn, fn=fn,
         accuracy=(tp + tn) / n,
         precision=_ratio(tp, tp + fp),
         recall=_ratio(tp, tp + fn),
         f1=_ratio(2 * tp, 2 * tp + fp + fn),
+        accuracy_se=accuracy_se,
+        f1_se=f1_se,
     )
+
+
+def proportion_se(p: float, *sizes: float) -> float:
+    """Standard error of the difference of proportions p measured on samples of `sizes`.
+
+    sqrt(p(1-p) * sum(1/n)): e.g. a window's share against the test split's.
+    """
+    if not 0.0 <= p <= 1.0 or any(n <= 0 for n in sizes):
+        return NAN
+    return math.sqrt(p * (1 - p) * sum(1.0 / n for n in sizes))
 
 
 def quantiles(values: ArrayLike, qs: Sequence[float], min_count: int = 1) -> list[float]:
@@ -253,17 +180,12 @@ def quantiles(values: ArrayLike, qs: Sequence[float], min_count: int = 1) -> lis
 
 __all__ = [
     "NAN",
-    "PSI_EPS",
-    "Calibration",
     "Confusion",
     "Estimate",
     "cbpe",
     "classification_metrics",
     "confusion",
-    "histogram",
-    "ks_2samp",
-    "ks_binned",
-    "psi",
+    "proportion_se",
     "quantiles",
     "roc_auc",
 ]

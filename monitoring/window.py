@@ -1,13 +1,15 @@
 """One window of one model version: rows in, Prometheus samples out.
 
 Minimum counts (settings, defaults in brackets) below which a statistic is
-*absent* rather than 0 or 1:
+*absent* rather than 0 or 1 (and floors and thresholds exist only from the
+smallest window size the bundle tabulates them at):
 
 - accuracy, F1 and the estimate's error: `min_labelled` labelled predictions [30];
 - precision: `min_class` predicted spoilers; recall: `min_class` actual spoilers;
   ROC-AUC: `min_class` of each actual class [5];
-- PSI / KS: `min_drift` values of that feature [50];
-- CBPE estimate: `min_estimate` predictions [30];
+- drift statistics of a feature: that feature's `min_sample` values
+  (`spoiler_common.drift.FEATURES`: about five a bin, at least 30);
+- CBPE estimate and the predicted-spoiler tolerance: `min_estimate` predictions [30];
 - label delay quantiles: `min_delay` labels [10].
 Counts themselves (predictions, labelled, confusion cells) are always reported.
 """
@@ -21,6 +23,8 @@ import numpy as np
 
 from monitoring import stats
 from monitoring.reference import Reference
+from spoiler_common import drift
+from spoiler_common.drift import FEATURES
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,6 @@ class Sample:
 class MinCounts:
     labelled: int = 30
     per_class: int = 5
-    drift: int = 50
     estimate: int = 30
     delay: int = 10
 
@@ -88,9 +91,15 @@ def empty_rows() -> Rows:
 
 def compute(rows: Rows, now: float, window: str, seconds: float, model_version: str,
             reference: Reference | None, mins: MinCounts) -> list[Sample]:
-    """Every model/drift sample for the predictions made in (now - seconds, now]."""
+    """Every model/drift sample for the predictions made in (now - seconds, now].
+
+    Statistics against the bundle (drift, thresholds, floors, bounds) are computed
+    only for the reference's own model version: another version's scores come from
+    another model, and its bundle's reference is not the one loaded.
+    """
     labels = {"window": window, "model_version": model_version}
     out: list[Sample] = []
+    ref = reference if reference and reference.model_version == model_version else None
 
     def put(name: str, value: float, **extra: str) -> None:
         if not math.isnan(value):
@@ -101,6 +110,11 @@ def compute(rows: Rows, now: float, window: str, seconds: float, model_version: 
     put("spoiler_model_predictions", n)
     if n:
         put("spoiler_model_predicted_spoiler_ratio", float(np.mean(win.predicted)))
+    if ref is not None and ref.predicted_spoiler_ratio is not None and ref.test_n and (
+            n >= mins.estimate):
+        # Binomial: the window's share and the test split's each have sampling error.
+        put("spoiler_model_predicted_spoiler_ratio_tolerance",
+            ref.z * stats.proportion_se(ref.predicted_spoiler_ratio, n, ref.test_n))
 
     # Performance on the predictions whose label has arrived.
     has_label = ~np.isnan(win.actual)
@@ -112,12 +126,15 @@ def compute(rows: Rows, now: float, window: str, seconds: float, model_version: 
     conf = stats.confusion(actual, lab.predicted)
     for cell in ("tp", "fp", "tn", "fn"):
         put("spoiler_model_confusion", getattr(conf, cell), cell=cell)
-    for metric, value in stats.classification_metrics(
-            conf, mins.labelled, mins.per_class).items():
+    realised = stats.classification_metrics(conf, mins.labelled, mins.per_class)
+    for metric, value in realised.items():
         put(f"spoiler_model_{metric}", value)
     put("spoiler_model_roc_auc", stats.roc_auc(actual, lab.probability, mins.per_class))
     if len(lab) >= mins.labelled:
         put("spoiler_model_actual_spoiler_ratio", float(np.mean(actual)))
+        if ref is not None:
+            for metric, floor in ref.floors.items():
+                put("spoiler_model_quality_floor", floor.floor.at(len(lab)), metric=metric)
 
     # Label delay of the labels that arrived in the window.
     arrived = rows.select(rows.labelled_at > now - seconds)
@@ -126,29 +143,43 @@ def compute(rows: Rows, now: float, window: str, seconds: float, model_version: 
                         strict=True):
         put("spoiler_model_label_delay_seconds", value, quantile=q)
 
-    # Label-free estimate, and its error where labels have arrived.
-    calibration = reference.calibration if reference else None
+    # Label-free estimate (the scores are calibrated probabilities), and its gap to the
+    # realised metrics on the same labelled predictions.
     if n >= mins.estimate:
-        est = stats.cbpe(win.probability, win.threshold, calibration)
+        est = stats.cbpe(win.probability, win.predicted)
         put("spoiler_model_estimated_accuracy", est.accuracy)
         put("spoiler_model_estimated_f1", est.f1)
+        if ref is not None and "accuracy" in ref.floors:
+            # The estimate has (almost) no sampling error of its own: reading the
+            # accuracy floor at the window's prediction count is the conservative side.
+            put("spoiler_model_quality_floor", ref.floors["accuracy"].floor.at(n),
+                metric="estimated_accuracy")
     if len(lab) >= mins.labelled:
-        est_lab = stats.cbpe(lab.probability, lab.threshold, calibration)
-        realised = stats.classification_metrics(conf, mins.labelled, mins.per_class)["accuracy"]
-        put("spoiler_model_estimated_accuracy_error", est_lab.accuracy - realised)
+        est_lab = stats.cbpe(lab.probability, lab.predicted)
+        put("spoiler_model_estimated_accuracy_error", est_lab.accuracy - realised["accuracy"])
+        put("spoiler_model_estimated_f1_error", est_lab.f1 - realised["f1"])
+        if ref is not None:
+            # Calibrated scores: the gap is sampling error (z standard errors) plus at most
+            # the calibration error the test split measured. Beyond it, P(y | x) changed.
+            put("spoiler_model_estimated_accuracy_error_limit",
+                ref.calibration_error + ref.z * est_lab.accuracy_se)
 
     # Drift of scores and inputs against the bundle's reference histograms.
-    for feature in ("score", "text_words", "rating", "unknown_token_share", "empty_summary"):
+    for feature in FEATURES:
         values = win.feature(feature)
         values = values[~np.isnan(values)]
         if len(values):
             put("spoiler_input_mean", float(np.mean(values)), feature=feature)
-        hist = reference.histograms.get(feature) if reference else None
-        if hist is None or len(values) < mins.drift:
+        hist = ref.histograms.get(feature) if ref is not None else None
+        if ref is None or hist is None or len(values) < FEATURES[feature].min_sample:
             continue
-        current = stats.histogram(values, hist.edges)
-        put("spoiler_drift_psi", stats.psi(hist.counts, current), feature=feature)
-        put("spoiler_drift_ks", stats.ks_binned(hist.counts, current), feature=feature)
+        current = drift.histogram(values, hist.edges)
+        put("spoiler_drift_sample_size", len(values), feature=feature)
+        for stat in FEATURES[feature].statistics:
+            put(f"spoiler_drift_{stat}", drift.statistic(stat, hist.counts, current),
+                feature=feature)
+            put("spoiler_drift_threshold", ref.threshold_at(feature, stat, len(values)),
+                feature=feature, statistic=stat)
         shares = current / current.sum()
         for upper, share in zip(hist.edges[1:], shares, strict=True):
             put("spoiler_drift_bin_share", float(share), feature=feature, le=_fmt(upper))
@@ -156,13 +187,17 @@ def compute(rows: Rows, now: float, window: str, seconds: float, model_version: 
 
 
 def reference_samples(reference: Reference) -> list[Sample]:
-    """Constant series describing the reference, for thresholds and comparison panels."""
-    labels = {"model_version": reference.model_version, "model_name": reference.model_name}
+    """Constant series describing the reference, for rules and comparison panels."""
+    labels = {"model_version": reference.model_version, "model_name": reference.model_name,
+              "calibration": reference.calibration}
     out = [Sample("spoiler_model_reference_info", labels, 1.0)]
     mv = {"model_version": reference.model_version}
     if reference.training_spoiler_rate is not None:
         out.append(Sample("spoiler_model_training_spoiler_rate", mv,
                           reference.training_spoiler_rate))
+    if reference.predicted_spoiler_ratio is not None:
+        out.append(Sample("spoiler_model_expected_predicted_spoiler_ratio", mv,
+                          reference.predicted_spoiler_ratio))
     out.append(Sample("spoiler_model_threshold", mv, reference.threshold))
     for metric, value in reference.metrics.items():
         if metric.replace("_", "").isalnum() and not math.isnan(value):

@@ -38,6 +38,8 @@ NAN = float("nan")
 # Added to every bin of both sides before PSI's log ratio: the same on both
 # sides, so two equal histograms give exactly 0 whatever their sizes.
 PSI_PSEUDO_COUNT = 0.5
+# Prior count per bin of the proportions null thresholds sample from (Jeffreys).
+NULL_PRIOR = 0.5
 # Smallest window worth testing: about five expected values a bin (the usual
 # rule for chi-squared-type statistics), and never fewer than this.
 MIN_PER_BIN = 5
@@ -230,22 +232,26 @@ def null_thresholds(
     """The `1 - alpha` quantile of `stat` between two samples of the reference, per size.
 
     Each draw samples a reference of the reference's own size and a window of
-    size n from the reference's proportions (a parametric bootstrap of binned
-    data, exact for these binned statistics): both sides' sampling error is in
-    the null, so a large window of an unchanged stream does not alert because
-    the reference itself is finite.
+    size n from the same proportions (a parametric bootstrap of binned data,
+    exact for these binned statistics): both sides' sampling error is in the
+    null, so a large window of an unchanged stream does not alert because the
+    reference itself is finite. The proportions of each draw come from the
+    reference's Dirichlet posterior (NULL_PRIOR per bin), not the reference's
+    shares as such: a bin the finite reference never saw may still hold values
+    of an unchanged stream, and a reference all in one bin must not give a
+    threshold of 0 that one such value exceeds.
     """
     counts = np.asarray(reference_counts, dtype=float)
     total = int(np.rint(counts.sum()))
     if total <= 0:
         raise ValueError("the reference histogram is empty")
-    p = counts / counts.sum()
     rng = np.random.default_rng(seed)
     out = []
     fn = STATISTICS[stat]
     for n in sizes:
-        ref = rng.multinomial(total, p, size=draws)
-        cur = rng.multinomial(int(n), p, size=draws)
+        p = rng.dirichlet(counts + NULL_PRIOR, size=draws)
+        ref = rng.multinomial(total, p)
+        cur = rng.multinomial(int(n), p)
         values = np.asarray(fn(ref, cur), dtype=float)
         out.append(float(np.quantile(values, 1.0 - alpha)))
     return out
@@ -273,6 +279,7 @@ def thresholds_for(
 __all__ = [
     "FEATURES",
     "MIN_PER_BIN",
+    "NULL_PRIOR",
     "PSI_PSEUDO_COUNT",
     "STATISTICS",
     "THRESHOLD_SIZES",

@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from spoiler_common.exceptions import SpoilerStreamError
-from spoiler_common.model_runtime import Variant, load_bundle
+from spoiler_common.model_runtime import VariantChoice, load_bundle
 
 
-def predict_texts(texts: list[str], bundle: Path, variant: str = "int8",
+def predict_texts(texts: list[str], bundle: Path, variant: VariantChoice = "auto",
                   threads: int = 1) -> Iterator[str]:
     """One line per text: verdict, probability, tokens, then the text's start."""
-    chosen: Variant = "fp32" if variant == "fp32" else "int8"
-    model = load_bundle(bundle, variant=chosen, threads=threads)
+    model = load_bundle(bundle, variant=variant, threads=threads)
     result = model.predict(texts)
     yield f"# {model.name} {model.version} ({model.variant}) threshold={model.threshold:.4f}"
     for text, p, n, unk in zip(texts, result.probabilities, result.input_tokens,
@@ -33,10 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("texts", nargs="+", help="Review text(s).")
     parser.add_argument("--bundle", type=Path, default=Path("models/serving"))
-    parser.add_argument("--variant", choices=["int8", "fp32"], default="int8")
+    parser.add_argument("--variant", choices=["auto", "int8", "fp32"], default="auto")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    variant: Variant = args.variant
+    variant: VariantChoice = args.variant
     try:
         for line in predict_texts(args.texts, args.bundle, variant, args.threads):
             print(line)

@@ -6,13 +6,13 @@ and in production goes through the same code. It imports numpy, onnxruntime,
 tokenizers and the standard library only (never torch or transformers): a
 worker that imports torch uses ~300 MB more memory.
 
-    bundle = load_bundle(Path("models/serving"), variant="int8", threads=1)
+    bundle = load_bundle(Path("models/serving"), threads=1)   # the graph the bundle serves
     batch = bundle.predict([model_text(summary, text)])
     batch.probabilities[0] >= bundle.threshold
 
-Bundle layout (docs/architecture.md): ``bundle.json`` (``format_version`` 1 and
-``files``: name -> sha256), ``model.onnx`` (int8), ``model.fp32.onnx``,
-``tokenizer.json``.
+Bundle layout (docs/architecture.md): ``bundle.json`` (``format_version`` 2,
+``files``: name -> sha256, and the ``calibration`` the runtime applies to every
+score), ``model.onnx`` (int8), ``model.fp32.onnx``, ``tokenizer.json``.
 """
 
 from __future__ import annotations
@@ -27,16 +27,22 @@ from typing import Any, Literal
 
 import numpy as np
 
+from spoiler_common.calibration import Calibration
 from spoiler_common.exceptions import ModelBundleError
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: scores are calibrated (the `calibration` block), the reference has drift
+# thresholds and quality floors. A format-1 bundle's scores mean something else.
+FORMAT_VERSION = 2
 BUNDLE_JSON = "bundle.json"
 TOKENIZER_FILE = "tokenizer.json"
 VARIANT_FILES: dict[str, str] = {"int8": "model.onnx", "fp32": "model.fp32.onnx"}
 REQUIRED_KEYS = ("format_version", "name", "version", "max_length", "threshold", "files")
 Variant = Literal["int8", "fp32"]
+# "auto": the graph the bundle names as `default_variant` (the fastest that passed the
+# export's parity gate), int8 for bundles that name none.
+VariantChoice = Literal["auto", "int8", "fp32"]
 Truncation = Literal["head", "head_tail"]
 # Texts per onnxruntime call. Each call pads to its longest text; measured on
 # 2 cores (MiniLM int8, 1 thread, generated reviews): one text per call beats
@@ -237,6 +243,7 @@ class ModelBundle:
     classifier: OnnxClassifier
     slice_size: int = DEFAULT_SLICE
     files: dict[str, str] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
 
     @property
     def name(self) -> str:
@@ -265,7 +272,13 @@ class ModelBundle:
         return ref if isinstance(ref, dict) else {}
 
     def predict(self, texts: Sequence[str]) -> BatchPrediction:
-        """P(spoiler) per text, in order. Texts are model texts (see `model_text`)."""
+        """Calibrated P(spoiler) per text, in order. Texts are model texts (see `model_text`)."""
+        raw = self.predict_raw(texts)
+        return BatchPrediction(self.calibration.apply(raw.probabilities), raw.input_tokens,
+                               raw.unknown_tokens)
+
+    def predict_raw(self, texts: Sequence[str]) -> BatchPrediction:
+        """The model's own softmax P(spoiler), before calibration (for fitting and parity)."""
         n = len(texts)
         if n == 0:
             return BatchPrediction(np.zeros(0, dtype=np.float64), [], [])
@@ -316,6 +329,16 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
+def calibration_of(meta: dict[str, Any]) -> Calibration:
+    """The calibration bundle.json prescribes (identity when it has none)."""
+    block = meta.get("calibration")
+    if block is None:
+        return Calibration()
+    if not isinstance(block, dict):
+        raise ModelBundleError("bundle.json: `calibration` must be an object; rebuild the bundle")
+    return Calibration.from_params(str(block.get("method", "identity")), block.get("params"))
+
+
 def verify_files(path: Path, meta: dict[str, Any], needed: Sequence[str]) -> None:
     """Every listed file exists with its recorded sha256; the needed ones are listed."""
     files: dict[str, str] = meta["files"]
@@ -339,13 +362,29 @@ def verify_files(path: Path, meta: dict[str, Any], needed: Sequence[str]) -> Non
             )
 
 
-def load_bundle(path: Path | str, variant: Variant = "int8", threads: int = 1,
+def served_variant(meta: dict[str, Any], choice: str = "auto") -> Variant:
+    """The graph to load for `choice`: the bundle's `default_variant` when "auto"."""
+    wanted = meta.get("default_variant", "int8") if choice == "auto" else choice
+    if wanted not in VARIANT_FILES:
+        raise ModelBundleError(
+            f"variant must be one of auto, {', '.join(sorted(VARIANT_FILES))}, got {wanted!r}"
+        )
+    return wanted  # type: ignore[return-value]
+
+
+def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int = 1,
                 *, verify: bool = True) -> ModelBundle:
-    """Load and check a bundle directory; raises ModelBundleError with the fix on any problem."""
+    """Load and check a bundle directory; raises ModelBundleError with the fix on any problem.
+
+    `variant` "auto" loads the graph the bundle says to serve (`default_variant`).
+    """
     path = Path(path)
-    if variant not in VARIANT_FILES:
-        raise ModelBundleError(f"variant must be one of {sorted(VARIANT_FILES)}, got {variant!r}")
+    if variant not in ("auto", *VARIANT_FILES):
+        raise ModelBundleError(
+            f"variant must be one of auto, {', '.join(sorted(VARIANT_FILES))}, got {variant!r}"
+        )
     meta = read_metadata(path)
+    variant = served_variant(meta, variant)
     model_file = VARIANT_FILES[variant]
     if verify:
         verify_files(path, meta, (model_file, TOKENIZER_FILE))
@@ -362,10 +401,12 @@ def load_bundle(path: Path | str, variant: Variant = "int8", threads: int = 1,
         meta.get("truncation", "head"),
         special_tokens_of(tokenizer, special if isinstance(special, dict) else None),
     )
+    calibration = calibration_of(meta)
     classifier = OnnxClassifier(path / model_file, threads=threads)
-    log.info("Loaded model bundle name=%s version=%s variant=%s threads=%d path=%s",
-             meta["name"], meta["version"], variant, threads, path)
-    return ModelBundle(path, variant, meta, encoder, classifier, files=dict(meta["files"]))
+    log.info("Loaded model bundle name=%s version=%s variant=%s threads=%d calibration=%s "
+             "path=%s", meta["name"], meta["version"], variant, threads, calibration.method, path)
+    return ModelBundle(path, variant, meta, encoder, classifier, files=dict(meta["files"]),
+                       calibration=calibration)
 
 
 __all__ = [
@@ -374,13 +415,17 @@ __all__ = [
     "TOKENIZER_FILE",
     "VARIANT_FILES",
     "BatchPrediction",
+    "Calibration",
     "Encoded",
     "ModelBundle",
     "TextEncoder",
+    "VariantChoice",
+    "calibration_of",
     "head_tail_split",
     "load_bundle",
     "model_text",
     "read_metadata",
+    "served_variant",
     "sha256_file",
     "truncate_ids",
 ]

@@ -21,7 +21,9 @@ class WorkerSettings(BaseSettings):
         REPO_ROOT / "models" / "serving",
         description="Model bundle directory (or a symlink to one: swap it to roll out a model).",
     )
-    variant: Literal["int8", "fp32"] = Field("int8", description="Which ONNX graph to serve.")
+    variant: Literal["auto", "int8", "fp32"] = Field(
+        "auto", description="Which ONNX graph to serve: auto = the bundle's `default_variant` "
+        "(the fastest graph that passed its parity gate).")
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker.")
     batch_size: int = Field(16, ge=1, le=1024, description="Most reviews per model call.")
     batch_wait_ms: float = Field(

@@ -37,10 +37,14 @@ def tiny_bundle(pytestconfig: pytest.Config) -> Path:
     """A real bundle (tiny DistilBERT exported by the project's own pipeline), cached."""
     import shutil
 
+    from spoiler_common.exceptions import ModelBundleError
+    from spoiler_common.model_runtime import read_metadata
     from training.tiny import build_tiny_bundle
 
     out = Path(pytestconfig.cache.mkdir("tiny-bundle")) / "tiny-1"
-    if not (out / "bundle.json").exists():
+    try:
+        read_metadata(out)  # a cached bundle of an older format is rebuilt
+    except ModelBundleError:
         shutil.rmtree(out, ignore_errors=True)
         build_tiny_bundle(out, version="tiny-1", seed=0)
     return out

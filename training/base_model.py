@@ -112,7 +112,7 @@ def load_model(base: ResolvedBase, vocab_size: int, seed: int) -> Any:
         config = DistilBertConfig(vocab_size=vocab_size, max_position_embeddings=512,
                                   **TINY_SHAPE, **kwargs)
         model = AutoModelForSequenceClassification.from_config(config)
-        _seed_tiny_embeddings(model, Path(base.path), TINY_SHAPE["dim"])
+        _seed_tiny_embeddings(model, Path(base.path), int(TINY_SHAPE["dim"]))
         return model
     try:
         return AutoModelForSequenceClassification.from_pretrained(base.path, **kwargs)

@@ -104,11 +104,17 @@ def evaluate(
     exported: Path = typer.Option(Path("models/export"), "--exported"),
     prepared: Path = typer.Option(Path("data/prepared"), "--prepared"),
     out: Path = typer.Option(Path("reports/evaluate"), "--out"),
+    baselines: Path = typer.Option(Path("reports/baseline/baselines.json"), "--baselines",
+                                   help="The baseline stage's output, gated against."),
+    params: Path = PARAMS,
 ) -> None:
-    """Tune the threshold on validation; test metrics at natural prevalence; plots."""
+    """Calibrate and tune on validation; test metrics beside the baselines; reference; plots."""
     from training import evaluate as step
 
-    step.run(exported, prepared, out)
+    p = _params(params)
+    base = json.loads(baselines.read_text()) if baselines.is_file() else None
+    step.run(exported, prepared, out, baselines=base, max_auc_gap=p.evaluate.max_auc_gap,
+             seed=p.prepare.seed)
 
 
 @app.command()
@@ -118,7 +124,7 @@ def baseline(
     out: Path = typer.Option(Path("reports/baseline"), "--out"),
     params: Path = PARAMS,
 ) -> None:
-    """TF-IDF + logistic regression on the same split."""
+    """TF-IDF + LR, text length and majority baselines on the same split."""
     from training import baseline as step
 
     step.run(prepared, out, _params(params).prepare.seed)
@@ -184,13 +190,14 @@ def promote(
 def predict(
     texts: list[str] = typer.Argument(..., help="Review text(s) to score."),
     bundle: Path = typer.Option(Path("models/serving"), "--bundle", help="Bundle directory."),
-    variant: str = typer.Option("int8", "--variant", help="int8 or fp32."),
+    variant: str = typer.Option("auto", "--variant",
+                                help="auto (the bundle's default_variant), int8 or fp32."),
     threads: int = typer.Option(1, "--threads"),
 ) -> None:
     """Score texts with a bundle (onnxruntime; no torch)."""
     from spoiler_common.model_cli import predict_texts
 
-    for line in predict_texts(texts, bundle, variant, threads):
+    for line in predict_texts(texts, bundle, variant, threads):  # type: ignore[arg-type]
         typer.echo(line)
 
 
@@ -204,13 +211,18 @@ def ensure_bundle(
     """Build the default (demo) bundle into --out unless one is already there."""
     import tempfile
 
-    from spoiler_common.model_runtime import BUNDLE_JSON
+    from spoiler_common.exceptions import ModelBundleError
+    from spoiler_common.model_runtime import BUNDLE_JSON, read_metadata
     from training.pipeline import build_bundle
     from training.tiny import generated_reviews
 
     if (out / BUNDLE_JSON).exists() and not force:
-        typer.echo(f"bundle present at {out}")
-        return
+        try:
+            read_metadata(out)
+            typer.echo(f"bundle present at {out}")
+            return
+        except ModelBundleError as exc:  # e.g. an older format: this release cannot serve it
+            typer.echo(f"rebuilding {out}: {exc}")
     p = _params(params)
     rows = generated_reviews(p.generate.n, p.generate.seed, p.generate.scenario)
     with tempfile.TemporaryDirectory(prefix="ensure-bundle-") as work:

@@ -23,3 +23,7 @@ class ParityGateError(TrainingError):
 
 class RegistryError(TrainingError):
     """MLflow tracking or registry failed (unknown version, unreachable server)."""
+
+
+class BaselineGateError(TrainingError):
+    """The model scores worse than the simple baseline on the same split."""

@@ -2,8 +2,10 @@
 
 model.onnx (int8, served by default), model.fp32.onnx, tokenizer.json and
 bundle.json with name, version, created_at, base model, max_length,
-truncation, threshold, label map, metrics, data hash, training spoiler rate,
-the validation reference histograms and every file's sha256.
+truncation, threshold, label map, test and validation metrics, the baselines'
+metrics, the calibration the runtime applies, data hash, training spoiler rate,
+the monitor's reference histograms, drift thresholds and quality floors, and
+every file's sha256 (docs/model.md, "bundle.json").
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from training.exceptions import TrainingError
 log = logging.getLogger(__name__)
 
 BUNDLE_FILES = (VARIANT_FILES["int8"], VARIANT_FILES["fp32"], TOKENIZER_FILE)
+BASELINE_METRICS = ("roc_auc", "pr_auc", "f1_spoiler", "accuracy", "brier")
 
 
 def write_bundle_json(bundle_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
@@ -79,13 +82,21 @@ def run(export_dir: Path, evaluation: Path, prepare_info: Path, out_dir: Path, *
         truncation=exported["truncation"], threshold=ev["threshold"],
     )
     meta.update({
+        "default_variant": exported.get("default_variant", ev["variant"]),
         "metrics": ev["bundle_metrics"],
+        "validation_metrics": ev["validation_metrics"],
+        "baselines": {name: {k: b["test"][k] for k in BASELINE_METRICS}
+                      for name, b in ev.get("baselines", {}).items()},
+        "calibration": {k: ev["calibration"][k]
+                        for k in ("method", "params", "selected_by", "candidates")},
         "confusion_matrix": ev["test"]["confusion_matrix"],
         "parity": exported.get("parity", {}),
         "data_hash": data_hash,
         "training_spoiler_rate": prep["spoiler_rates"]["train"],
         "split_sizes": prep["sizes"],
         "reference": ev["reference"],
+        "drift_thresholds": ev["drift_thresholds"],
+        "quality_floors": ev["quality_floors"],
     })
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent))
@@ -105,7 +116,7 @@ def install(bundle: Path, target: Path) -> None:
     """Copy a bundle to `target` (e.g. models/serving) so the swap is atomic per directory."""
     from spoiler_common.model_runtime import load_bundle
 
-    load_bundle(bundle, variant="int8")  # refuse to install something that does not load
+    load_bundle(bundle)  # refuse to install something that does not load
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".serving-", dir=target.parent))
     for item in bundle.iterdir():

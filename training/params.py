@@ -49,11 +49,20 @@ class TrainParams(_Section):
     seed: int = 42
     threads: int = Field(0, ge=0, description="torch threads (0 = torch's default).")
     max_steps: int = Field(0, ge=0, description="Stop after this many steps (0 = no limit).")
+    frozen_layers: int = Field(0, ge=0, description=(
+        "Keep the embeddings and the first N encoder layers frozen and compute their output "
+        "once per text (BERT-family models; 0 = fine-tune everything)."))
 
 
 class ExportParams(_Section):
     min_label_agreement: float = Field(0.995, ge=0, le=1)
     opset: int = 18
+
+
+class EvaluateParams(_Section):
+    # The stage fails when the model's test ROC-AUC is more than this below the TF-IDF
+    # baseline's on the same split; null turns the gate off (the tiny test model).
+    max_auc_gap: float | None = Field(0.02, ge=0, le=1)
 
 
 class PackageParams(_Section):
@@ -74,6 +83,7 @@ class Params(_Section):
     prepare: PrepareParams = PrepareParams()
     train: TrainParams = TrainParams()
     export: ExportParams = ExportParams()
+    evaluate: EvaluateParams = EvaluateParams()
     package: PackageParams = PackageParams()
     mlflow: MlflowParams = MlflowParams()
 

@@ -20,9 +20,11 @@ from training.prepare import prepare_records
 log = logging.getLogger(__name__)
 
 
-def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path, params: Params,
-                 *, with_baseline: bool = False) -> dict[str, Any]:
-    """prepare -> train -> export (gated) -> evaluate -> package; returns timings and paths."""
+def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path,
+                 params: Params) -> dict[str, Any]:
+    """prepare -> baseline -> train -> export (gated) -> evaluate (gated) -> package.
+
+    Returns timings and paths."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     prepared = work / "prepared"
@@ -32,16 +34,18 @@ def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path, params: Para
     (prepared / "prepare.json").write_text(json.dumps(stats.as_dict(), indent=2))
     timings["prepare"] = time.monotonic() - t0
     t = time.monotonic()
+    baselines = baseline.run(prepared, work / "baseline", params.prepare.seed)
+    timings["baseline"] = time.monotonic() - t
+    t = time.monotonic()
     train.run(prepared, work / "train", params.train)
     timings["train"] = time.monotonic() - t
     t = time.monotonic()
     export.run(work / "train", prepared, work / "export", params.export)
     timings["export"] = time.monotonic() - t
     t = time.monotonic()
-    evaluate.run(work / "export", prepared, work / "evaluate")
+    evaluate.run(work / "export", prepared, work / "evaluate", baselines=baselines,
+                 max_auc_gap=params.evaluate.max_auc_gap, seed=params.prepare.seed)
     timings["evaluate"] = time.monotonic() - t
-    if with_baseline:
-        baseline.run(prepared, work / "baseline", params.prepare.seed)
     meta = package.run(work / "export", work / "evaluate" / "evaluation.json",
                        prepared / "prepare.json", out, name=params.package.name,
                        version=params.package.version)

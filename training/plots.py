@@ -51,6 +51,34 @@ def write_all(out: Path, labels: np.ndarray, scores: np.ndarray, threshold: floa
         _png(out, fpr, tpr, recall, precision, labels, pred, scores, threshold)
 
 
+def write_reliability(out: Path, labels: np.ndarray, raw: np.ndarray,
+                      calibrated: np.ndarray, bins: int = 10) -> None:
+    """Reliability diagram data (`dvc plots`): observed spoiler rate per score bin,
+    before and after calibration, and a PNG of both."""
+    from spoiler_common.calibration import reliability
+
+    out.mkdir(parents=True, exist_ok=True)
+    points = [{**pt, "scores": name} for name, scores in (("raw", raw), ("calibrated", calibrated))
+              for pt in reliability(labels, scores, bins)]
+    (out / "calibration.json").write_text(json.dumps({"calibration": points}))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+    for name, scores in (("raw", raw), ("calibrated", calibrated)):
+        pts = reliability(labels, scores, bins)
+        ax.plot([p["predicted"] for p in pts], [p["observed"] for p in pts], "o-", label=name)
+    ax.set(title="Reliability (test)", xlabel="mean P(spoiler) in bin",
+           ylabel="observed spoiler rate", xlim=(0, 1), ylim=(0, 1))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "calibration.png", dpi=80)
+    plt.close(fig)
+
+
 def _png(out: Path, fpr: np.ndarray, tpr: np.ndarray, recall: np.ndarray,
          precision: np.ndarray, labels: np.ndarray, pred: np.ndarray, scores: np.ndarray,
          threshold: float) -> None:

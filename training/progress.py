@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from types import TracebackType
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -17,18 +18,19 @@ class Progress:
         self.what, self.total, self.every_s = what, max(total, 1), every_s
         self.done = 0
         self.started = self.last_log = time.monotonic()
-        self._bar = None
-        self._task = None
+        self._bar: Any = None  # a rich Progress on a terminal
+        self._task: Any = None
 
     def __enter__(self) -> Progress:
         if sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
             from rich.progress import Progress as Bar
 
-            self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-            self._bar.start()
-            self._task = self._bar.add_task(self.what, total=self.total, info="")
+            bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+            bar.start()
+            self._task = bar.add_task(self.what, total=self.total, info="")
+            self._bar = bar
         return self
 
     def advance(self, n: int = 1, **info: float) -> None:

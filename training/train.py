@@ -10,6 +10,7 @@ read here.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -24,12 +25,14 @@ from spoiler_common.model_runtime import TextEncoder, pad
 from training import base_model
 from training.data import read_split
 from training.exceptions import DataError
+from training.layer_cache import BottomCache
 from training.params import TrainParams
 from training.progress import Progress
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_MODEL = "model"  # save_pretrained directory inside the train output
+VALIDATION_SCORES = "validation_scores.json"
 
 
 def runtime_encoder(hf_tokenizer: Any, max_length: int, truncation: str) -> TextEncoder:
@@ -97,6 +100,23 @@ def score_torch(model: Any, encoder: TextEncoder, texts: list[str],
     return out
 
 
+def _bottom_cache(model: Any, encoder: TextEncoder, rows: list[list[int]],
+                  val_texts: list[str], params: TrainParams) -> BottomCache | None:
+    """With train.frozen_layers, the frozen bottom's output for train then validation texts."""
+    if not params.frozen_layers:
+        return None
+    started = time.monotonic()
+    cache = BottomCache(model, params.frozen_layers)
+    every = rows + encoder.ids(val_texts)
+    order = sorted(range(len(every)), key=lambda i: len(every[i]))
+    chunks = [order[i:i + 32] for i in range(0, len(order), 32)]
+    cache.fill([_tensors([every[i] for i in chunk], encoder.special.pad) for chunk in chunks],
+               [i for chunk in chunks for i in chunk])
+    log.info("Frozen bottom computed once frozen_layers=%d texts=%d seconds=%.1f",
+             params.frozen_layers, len(every), time.monotonic() - started)
+    return cache
+
+
 def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
         val_rows: list[dict[str, Any]], params: TrainParams) -> dict[str, Any]:
     """Train in place; restores the best epoch's weights (by validation ROC-AUC)."""
@@ -121,24 +141,33 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
     total = math.ceil(steps_per_epoch * params.epochs)
     if params.max_steps:
         total = min(total, params.max_steps)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate,
-                                  weight_decay=params.weight_decay)
+    cache = _bottom_cache(model, encoder, rows, val_texts, params)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=params.learning_rate, weight_decay=params.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(total * params.warmup_ratio),
                                                 total)
     history: list[dict[str, float]] = []
     best_auc, best_state, best_epoch, bad_epochs = -1.0, None, 0, 0
+    best_scores = np.zeros(0)
     step, epoch, started = 0, 0, time.monotonic()
     with Progress("train", total) as progress:
         while step < total:
             epoch += 1
-            model.train()
+            if cache is None:
+                model.train()
+            else:
+                cache.train()
             losses = []
             for batch in _batches([len(r) for r in rows], params.batch_size, rng):
                 if step >= total:
                     break
-                ids, mask = _tensors([rows[i] for i in batch], encoder.special.pad)
+                if cache is None:
+                    ids, mask = _tensors([rows[i] for i in batch], encoder.special.pad)
+                    logits = model(input_ids=ids, attention_mask=mask).logits
+                else:
+                    logits = cache.logits(batch)
                 target = torch.from_numpy(labels[batch])
-                loss = loss_fn(model(input_ids=ids, attention_mask=mask).logits, target)
+                loss = loss_fn(logits, target)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
@@ -147,7 +176,10 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
                 step += 1
                 losses.append(float(loss.detach()))
                 progress.advance(1, loss=float(np.mean(losses[-20:])))
-            scores = score_torch(model, encoder, val_texts)
+            if cache is None:
+                scores = score_torch(model, encoder, val_texts)
+            else:
+                scores = cache.scores(range(len(rows), len(rows) + len(val_texts)))
             auc = float(roc_auc_score(val_labels, scores))
             record = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)),
                       "val_roc_auc": auc, "elapsed_s": round(time.monotonic() - started, 1)}
@@ -157,6 +189,7 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
             if auc > best_auc:
                 best_auc, best_epoch, bad_epochs = auc, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
+                best_scores = np.asarray(scores, dtype=float)
             else:
                 bad_epochs += 1
                 if params.early_stopping_patience and bad_epochs >= params.early_stopping_patience:
@@ -166,7 +199,16 @@ def fit(model: Any, encoder: TextEncoder, train_rows: list[dict[str, Any]],
         model.load_state_dict(best_state)
     return {"history": history, "best_epoch": best_epoch, "best_val_roc_auc": best_auc,
             "steps": step, "class_weights": weights, "n_train": len(rows),
-            "n_validation": len(val_rows), "seconds": round(time.monotonic() - started, 1)}
+            "n_validation": len(val_rows), "seconds": round(time.monotonic() - started, 1),
+            "validation_scores": best_scores.tolist()}
+
+
+def texts_digest(texts: list[str]) -> str:
+    """Identifies a list of texts (which validation split some scores belong to)."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+    return digest.hexdigest()
 
 
 def run(prepared: Path, out_dir: Path, params: TrainParams) -> dict[str, Any]:
@@ -176,6 +218,12 @@ def run(prepared: Path, out_dir: Path, params: TrainParams) -> dict[str, Any]:
     tokenizer, model, base = base_model.load(params.base_model, params.seed)
     encoder = runtime_encoder(tokenizer, params.max_length, params.truncation)
     result = fit(model, encoder, train_rows, val_rows, params)
+    # The kept model's PyTorch scores of the validation split: export's parity gate
+    # compares ONNX with them instead of running PyTorch over the split again.
+    scores = result.pop("validation_scores")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / VALIDATION_SCORES).write_text(json.dumps(
+        {"texts_sha256": texts_digest([r["text"] for r in val_rows]), "scores": scores}))
     target = out_dir / CHECKPOINT_MODEL
     target.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(target)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spoiler_common import drift
 from spoiler_common.exceptions import ModelBundleError
 from spoiler_common.model_runtime import load_bundle, model_text
 
@@ -32,11 +33,15 @@ def test_model_bundle_round_trip(tiny_bundle: Path) -> None:
     assert bundle.version == "tiny-1"
     assert 0.0 < bundle.threshold < 1.0 and bundle.max_length == 128
     for key in ("format_version", "created_at", "base_model", "truncation", "label_map",
-                "metrics", "data_hash", "training_spoiler_rate", "files"):
+                "metrics", "validation_metrics", "baselines", "calibration", "data_hash",
+                "training_spoiler_rate", "drift_thresholds", "quality_floors", "files"):
         assert key in meta
-    for key in ("bins", "counts", "text_words", "rating", "unknown_token_share",
-                "empty_summary_share"):
-        assert key in bundle.reference
+    assert set(bundle.reference["features"]) == set(drift.FEATURES)
+    assert set(meta["baselines"]) == {"tfidf_logreg", "text_length", "majority"}
+    assert meta["calibration"]["method"] in ("identity", "platt", "isotonic")
+    # The runtime applies the bundle's calibration to the model's raw scores.
+    raw = bundle.predict_raw(TEXTS).probabilities
+    assert bundle.predict(TEXTS).probabilities == pytest.approx(bundle.calibration.apply(raw))
     result = bundle.predict(TEXTS)
     assert result.probabilities.shape == (len(TEXTS),)
     assert np.all((result.probabilities >= 0) & (result.probabilities <= 1))
@@ -48,8 +53,9 @@ def test_model_bundle_round_trip(tiny_bundle: Path) -> None:
 
 
 def test_model_int8_and_fp32_agree(tiny_bundle: Path) -> None:
-    int8 = load_bundle(tiny_bundle, variant="int8").predict(TEXTS).probabilities
-    fp32 = load_bundle(tiny_bundle, variant="fp32").predict(TEXTS).probabilities
+    # The graphs agree on raw scores (the calibration, fitted on int8's, maps both after).
+    int8 = load_bundle(tiny_bundle, variant="int8").predict_raw(TEXTS).probabilities
+    fp32 = load_bundle(tiny_bundle, variant="fp32").predict_raw(TEXTS).probabilities
     assert np.max(np.abs(int8 - fp32)) < 0.05
 
 

@@ -26,8 +26,7 @@ def _workspace(tmp: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(REPO_ROOT / "training", work / "training", ignore=ignore)
     shutil.copytree(REPO_ROOT / "producer" / "synth", work / "producer" / "synth", ignore=ignore)
-    (work / "spoiler_common").mkdir()
-    shutil.copy(REPO_ROOT / "spoiler_common" / "model_runtime.py", work / "spoiler_common")
+    shutil.copytree(REPO_ROOT / "spoiler_common", work / "spoiler_common", ignore=ignore)
     return work
 
 
@@ -61,13 +60,19 @@ def test_model_dvc_pipeline_end_to_end(tmp_path: Path) -> None:
     assert meta["parity"]["int8_vs_fp32"]["label_agreement"] >= 0.9
 
     metrics = json.loads((work / "reports" / "evaluate" / "metrics.json").read_text())
-    for key in ("roc_auc", "pr_auc", "f1_spoiler", "macro_f1", "accuracy", "brier",
+    for key in ("roc_auc", "pr_auc", "f1_spoiler", "macro_f1", "accuracy", "brier", "ece",
                 "confusion_matrix_tp", "confusion_matrix_fp", "spoiler_rate"):
         assert key in metrics["test"]
     assert metrics["test"]["roc_auc"] > 0.6
+    # Baselines of the same run, side by side with the model, and calibration figures.
+    assert set(metrics["baselines"]) == {"tfidf_logreg", "text_length", "majority"}
+    assert metrics["calibration"]["test_brier_after"] > 0
     baseline = json.loads((work / "reports" / "baseline" / "metrics.json").read_text())
-    assert baseline["test"]["roc_auc"] > 0.6
-    for plot in ("roc.json", "pr.json", "confusion.csv", "scores.json", "evaluation.png"):
+    assert baseline["tfidf_logreg"]["test"]["roc_auc"] > 0.6
+    assert baseline["tfidf_logreg"]["test"]["roc_auc"] == metrics["baselines"]["tfidf_logreg"][
+        "roc_auc"] == meta["baselines"]["tfidf_logreg"]["roc_auc"]
+    for plot in ("roc.json", "pr.json", "confusion.csv", "scores.json", "evaluation.png",
+                 "calibration.json", "calibration.png"):
         assert (work / "reports" / "evaluate" / "plots" / plot).is_file()
     shown = _run([dvc, "metrics", "show", "--json"], work).stdout
     assert "roc_auc" in shown

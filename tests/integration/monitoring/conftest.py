@@ -10,17 +10,50 @@ from typing import Any
 import psycopg
 import pytest
 
+from devstack import promtest
 from spoiler_common.settings import PostgresSettings
 
 Seeder = Callable[..., None]
 
-REFERENCE = {
-    "score": {"bins": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], "counts": [50, 15, 10, 10, 15]},
-    "text_words": {"bins": [0, 50, 100, 200, 400, 5000], "counts": [10, 25, 35, 20, 10]},
-    "rating": {"bins": [0.5, 2.5, 4.5, 6.5, 8.5, 10.5], "counts": [8, 6, 9, 19, 58]},
-    "unknown_token_share": {"bins": [0.0, 0.01, 0.05, 1.0], "counts": [90, 8, 2]},
-    "empty_summary_share": 0.02,
+# Validation-like values per feature; the reference histograms use the shared bins.
+REFERENCE_VALUES: dict[str, list[float]] = {
+    "score": [0.05] * 50 + [0.3] * 15 + [0.5] * 10 + [0.7] * 10 + [0.9] * 15,
+    "text_words": [30] * 10 + [80] * 25 + [150] * 35 + [300] * 20 + [500] * 10,
+    "rating": [1] * 8 + [3] * 6 + [5] * 9 + [7] * 19 + [10] * 58,
+    "unknown_token_share": [0.0] * 90 + [0.015] * 8 + [0.07] * 2,
+    "empty_summary": [0.0] * 98 + [1.0] * 2,
 }
+
+
+def reference_meta() -> dict[str, Any]:
+    """A format-2 bundle.json with only what the monitor reads (no model files)."""
+    from spoiler_common import drift
+
+    counts = {name: drift.histogram(values, drift.FEATURES[name].edges)
+              for name, values in REFERENCE_VALUES.items()}
+    sizes = [30, 100, 1000, 10000]
+    return {
+        "format_version": 2, "name": "tiny", "version": "v1", "threshold": 0.5,
+        "training_spoiler_rate": 0.25, "confusion_matrix": [[60, 10], [10, 20]],
+        "metrics": {"accuracy": 0.9, "f1_spoiler": 0.7, "ece": 0.03, "n": 100},
+        "calibration": {"method": "identity", "params": {}},
+        "reference": {"source": "validation", "n": 100, "features": {
+            name: {"edges": list(drift.FEATURES[name].edges), "counts": c.tolist()}
+            for name, c in counts.items()}},
+        "drift_thresholds": {"alpha": 0.01, "draws": 500, "sizes": sizes,
+                             "features": drift.thresholds_for(counts, sizes, draws=500)},
+        "quality_floors": {"z": 3.0, "source": "test", "n": 100, "sizes": sizes, "metrics": {
+            "accuracy": {"expected": 0.9, "floor": [0.7, 0.8, 0.81, 0.81]},
+            "f1_spoiler": {"expected": 0.7, "floor": [0.3, 0.4, 0.55, 0.56]}}},
+    }
+
+
+@pytest.fixture(scope="session")
+def proof_bundle(pytestconfig: pytest.Config) -> Path:
+    """The alert proof's bundle (the tiny recipe on more reviews: devstack.alert_proof)."""
+    from devstack.alert_proof import proof_bundle as build
+
+    return build(Path(pytestconfig.cache.mkdir("proof-bundle")))
 
 
 @pytest.fixture
@@ -74,86 +107,13 @@ def reference_bundle(tmp_path: Path) -> Path:
     """A bundle.json with only what the monitor reads (no model files)."""
     path = tmp_path / "bundle"
     path.mkdir()
-    (path / "bundle.json").write_text(json.dumps({
-        "format_version": 1, "name": "tiny", "version": "v1", "threshold": 0.5,
-        "training_spoiler_rate": 0.25, "metrics": {"accuracy": 0.9},
-        "reference": REFERENCE}))
+    (path / "bundle.json").write_text(json.dumps(reference_meta()))
     return path
 
 
 # -- an own Prometheus for the tests (never the shared one on 9090) -------------------
-RULES_DIR = Path(__file__).resolve().parents[3] / "infra" / "prometheus" / "rules"
-
-
-def render_rules(dst: Path, window: str, for_: str) -> Path:
-    """Copy the real rule files, with the alerts' window and `for:` made test-sized."""
-    import re
-
-    import yaml
-
-    dst.mkdir(parents=True, exist_ok=True)
-    for file in sorted(RULES_DIR.glob("*.yml")):
-        doc = yaml.safe_load(file.read_text())
-        for group in doc["groups"]:
-            for rule in group["rules"]:
-                rule["expr"] = re.sub(r'window="[^"]+"', f'window="{window}"', rule["expr"])
-                if "for" in rule:
-                    rule["for"] = for_
-        (dst / file.name).write_text(yaml.safe_dump(doc, sort_keys=False))
-    return dst
-
-
-class OwnPrometheus:
-    """A Prometheus process on a free port with a generated config; stopped by its PID."""
-
-    def __init__(self, root: Path, port: int) -> None:
-        self.root, self.port = root, port
-        self.pidfile = root / "prometheus.pid"
-        self.log = root / "prometheus.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, targets: dict[str, list[str]], rules: Path | None,
-              interval: str = "1s") -> None:
-        import yaml
-
-        from devstack import prometheus
-
-        config = {
-            "global": {"scrape_interval": interval, "evaluation_interval": interval,
-                       "scrape_timeout": interval},
-            "rule_files": [f"{rules}/*.yml"] if rules else [],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": addrs}]}
-                               for job, addrs in targets.items()],
-        }
-        conf = self.root / "prometheus.yml"
-        conf.write_text(yaml.safe_dump(config, sort_keys=False))
-        prometheus.check_config(conf)
-        prometheus.start(conf, self.root / "data", self.port, self.log, self.pidfile, 60.0)
-
-    def stop(self) -> None:
-        from devstack.procs import stop_pid
-
-        stop_pid(self.pidfile, "test Prometheus", timeout_s=10)
-
-    def get(self, path: str, **params: str) -> Any:
-        import urllib.parse
-        import urllib.request
-
-        query = urllib.parse.urlencode(params)
-        with urllib.request.urlopen(f"{self.url}{path}?{query}", timeout=10) as resp:
-            body = json.loads(resp.read())
-        assert body["status"] == "success", body
-        return body["data"]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        return list(self.get("/api/v1/query", query=expr)["result"])
-
-    def firing(self) -> list[dict[str, str]]:
-        return [a["labels"] for a in self.get("/api/v1/alerts")["alerts"]
-                if a["state"] == "firing"]
+OwnPrometheus = promtest.OwnPrometheus
+render_rules = promtest.render_rules
 
 
 @pytest.fixture

@@ -181,19 +181,19 @@ def test_wrong_token_is_a_clear_error(stub: StubGrafana) -> None:
 def test_notifier_writes_annotations(stub: StubGrafana) -> None:
     notifier = grafana.notifier(settings(stub))
     notifier.model_version_changed("v1", "v2")
-    notifier.drift("score", "1h", "v2", 0.31)
+    notifier.drift("score", "psi", "1h", "v2", 0.31, 0.12)
     assert not stub.errors, stub.errors
     tags = [a["tags"] for a in stub.annotations]
     assert tags == [["spoiler-stream", "model-version"], ["spoiler-stream", "drift", "score"]]
     assert "v1 → v2" in stub.annotations[0]["text"]
-    assert "PSI 0.310" in stub.annotations[1]["text"]
+    assert "PSI 0.310 above its threshold 0.120" in stub.annotations[1]["text"]
 
 
 def test_notifier_survives_grafana_errors(stub: StubGrafana,
                                           caplog: pytest.LogCaptureFixture) -> None:
     bad = MonitorSettings(grafana_url=stub.url, grafana_token="wrong", kafka_lag=False)
     with caplog.at_level(logging.WARNING):
-        grafana.notifier(bad).drift("rating", "1h", "v1", 0.5)
+        grafana.notifier(bad).drift("rating", "chi2", "1h", "v1", 50.0, 21.7)
     assert "Could not write a Grafana annotation" in caplog.text
 
 
@@ -201,7 +201,7 @@ def test_notifier_is_off_without_url_and_says_so_once(
         caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
         notifier = grafana.notifier(MonitorSettings(grafana_url=None, kafka_lag=False))
-        notifier.drift("score", "1h", "v1", 0.5)
+        notifier.drift("score", "psi", "1h", "v1", 0.5, 0.1)
         notifier.model_version_changed(None, "v1")
     assert caplog.text.count("Grafana annotations are off") == 1
 

@@ -30,8 +30,8 @@ def test_input_drift_in_postgres_fires_the_alert(seed: Any, monitor_pg: Postgres
                        "threshold": 0.5, "age": 0.0, "input_tokens": 512, "unknown_tokens": 0}
                       for i in range(n)])
     port = free_port()
-    settings = MonitorSettings(windows=["10m"], interval_s=1.0, bundle_path=reference_bundle,
-                               kafka_lag=False)
+    settings = MonitorSettings(windows=["10m"], alert_window="10m", interval_s=1.0,
+                               bundle_path=reference_bundle, kafka_lag=False)
     monitor = Monitor(settings=settings, pg=monitor_pg, kafka=None)
     server, _ = start_http_server(port, addr="127.0.0.1", registry=monitor.metrics.registry)
     stop = threading.Event()
@@ -51,7 +51,9 @@ def test_input_drift_in_postgres_fires_the_alert(seed: Any, monitor_pg: Postgres
         else:
             pytest.fail(f"InputDrift on text_words never fired; firing: {firing}")
         psi = own_prometheus.query('spoiler_drift_psi{feature="text_words"}')
-        assert float(psi[0]["value"][1]) > 0.2
+        limit = own_prometheus.query(
+            'spoiler_drift_threshold{feature="text_words", statistic="psi"}')
+        assert float(psi[0]["value"][1]) > float(limit[0]["value"][1]) > 0
         assert own_prometheus.query('spoiler_model_predictions{window="10m"}')
         # No labels yet: quality series are absent, so no quality alert fired.
         assert not own_prometheus.query("spoiler_model_accuracy")

@@ -11,9 +11,11 @@ from confluent_kafka import TopicPartition
 from monitoring import stats
 from monitoring.service import Monitor
 from monitoring.settings import MonitorSettings
+from spoiler_common import drift
 from spoiler_common.kafka import admin_client, consumer, producer
 from spoiler_common.settings import KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec
+from tests.integration.monitoring.conftest import reference_meta
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +28,8 @@ def value(samples: list, name: str, **labels: str) -> float | None:
 
 
 def make_monitor(pg: PostgresSettings, bundle: Path, **extra: object) -> Monitor:
-    settings = MonitorSettings(windows=["5m", "1h"], bundle_path=bundle, kafka_lag=False,
-                               **extra)  # type: ignore[arg-type]
+    settings = MonitorSettings(windows=["5m", "1h"], alert_window="1h", bundle_path=bundle,
+                               kafka_lag=False, **extra)  # type: ignore[arg-type]
     return Monitor(settings=settings, pg=pg, kafka=None)
 
 
@@ -49,6 +51,7 @@ def test_window_statistics_from_postgres(seed, monitor_pg: PostgresSettings,
     probs = np.round(rng.random(n), 3)
     actual = rng.random(n) < probs  # calibrated scores
     words = rng.integers(20, 400, n)
+    words_arr = words.astype(float)
     ages = np.where(np.arange(n) < 80, 30.0, 1200.0)  # 80 in the 5m window, all in 1h
     reviews = [{"review_id": f"r{i}", "movie_id": "tt1", "user_id": "u",
                 "review_date": "1 May 2018",
@@ -78,10 +81,26 @@ def test_window_statistics_from_postgres(seed, monitor_pg: PostgresSettings,
         stats.roc_auc(actual[lab], probs[lab]))
     assert value(samples, "spoiler_model_confusion", window="5m", cell="tp") == c.tp
     assert value(samples, "spoiler_model_estimated_accuracy", window="5m") == pytest.approx(
-        stats.cbpe(probs[in5], 0.5).accuracy)
-    assert value(samples, "spoiler_drift_psi", window="5m", feature="score") == pytest.approx(
-        stats.psi([50, 15, 10, 10, 15],
-                  stats.histogram(probs[in5], [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])))
+        stats.cbpe(probs[in5], probs[in5] >= 0.5).accuracy)
+    # Drift by the shared definition, against the bundle's reference counts and threshold.
+    ref = reference_meta()
+    words = ref["reference"]["features"]["text_words"]
+    current = drift.histogram(words_arr[in5], words["edges"])
+    assert value(samples, "spoiler_drift_psi", window="5m",
+                 feature="text_words") == pytest.approx(drift.psi(words["counts"], current))
+    assert value(samples, "spoiler_drift_ks", window="5m",
+                 feature="text_words") == pytest.approx(drift.ks_binned(words["counts"], current))
+    curve = drift.SizeCurve.from_json(ref["drift_thresholds"]["sizes"],
+                                      ref["drift_thresholds"]["features"]["text_words"]["psi"])
+    assert value(samples, "spoiler_drift_threshold", window="5m", feature="text_words",
+                 statistic="psi") == pytest.approx(curve.at(80))
+    ratings = ref["reference"]["features"]["rating"]
+    assert value(samples, "spoiler_drift_chi2", window="5m", feature="rating") == pytest.approx(
+        drift.chi2(ratings["counts"], drift.histogram(1 + np.arange(n)[in5] % 10,
+                                                      ratings["edges"])))
+    assert value(samples, "spoiler_model_quality_floor", window="5m",
+                 metric="accuracy") == pytest.approx(
+        drift.SizeCurve.from_json([30, 100, 1000, 10000], [0.7, 0.8, 0.81, 0.81]).at(40))
     assert value(samples, "spoiler_input_mean", window="5m",
                  feature="empty_summary") == pytest.approx(0.25)
     # Labels arrived 10 s ago for 40 reviews produced 31 s and 20 produced 1201 s before now
@@ -94,10 +113,11 @@ def test_window_statistics_from_postgres(seed, monitor_pg: PostgresSettings,
                  window="5m") == pytest.approx(3 / (120 + 3))
     freshness = value(samples, "spoiler_pipeline_freshness_seconds")
     assert freshness is not None and 29 <= freshness < 120
-    # Too few rows for drift in a 5m window with a higher minimum: absent, not 0.
-    strict = make_monitor(monitor_pg, reference_bundle, min_drift=100).run_once()
-    assert value(strict, "spoiler_drift_psi", window="5m", feature="score") is None
-    assert value(strict, "spoiler_drift_psi", window="1h", feature="score") is not None
+    # 80 scores are too few for 20 score bins (100 needed): absent in 5m, not 0; 1h has 120.
+    assert value(samples, "spoiler_drift_psi", window="5m", feature="score") is None
+    assert value(samples, "spoiler_drift_threshold", window="5m", feature="score",
+                 statistic="psi") is None
+    assert value(samples, "spoiler_drift_psi", window="1h", feature="score") is not None
 
 
 def test_missing_schema_is_an_error_metric_not_a_crash(pg_settings: PostgresSettings,

@@ -68,6 +68,25 @@ def test_null_thresholds_fall_with_the_window_and_hold_their_false_alarm_rate() 
         assert over / 400 < 0.05
 
 
+def test_a_reference_in_one_bin_still_gets_a_positive_threshold() -> None:
+    # 172 reviews, none with an unknown token. A world where 1 review in 1000 has one
+    # is consistent with that reference (it sees none 84 % of the time): a window
+    # of it must not alert, so the thresholds cannot be 0.
+    ref = [172, 0, 0, 0, 0, 0, 0]
+    rng = np.random.default_rng(4)
+    for stat in ("psi", "ks", "chi2"):
+        limits = drift.null_thresholds(ref, stat, (100, 1_000, 10_000), draws=1_000, seed=3)
+        assert min(limits) > 0, stat
+        over = 0
+        for _ in range(200):
+            cur = rng.multinomial(1_000, [0.999, 0.001, 0, 0, 0, 0, 0])
+            over += drift.statistic(stat, ref, cur) > limits[1]
+        assert over / 200 < 0.05, stat
+    # ...while a real shift (a third of the reviews) still exceeds them by far.
+    limit = drift.null_thresholds(ref, "ks", (1_000,), seed=3)[0]
+    assert drift.ks_binned(ref, [667, 200, 133, 0, 0, 0, 0]) > 5 * limit
+
+
 def test_shifted_window_exceeds_its_threshold() -> None:
     rng = np.random.default_rng(11)
     edges = drift.FEATURES["score"].edges

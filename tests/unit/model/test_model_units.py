@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spoiler_common import drift
 from spoiler_common.model_runtime import (
     head_tail_split,
     model_text,
@@ -99,15 +100,66 @@ def test_threshold_maximises_f1() -> None:
     assert m["f1_spoiler"] == 1.0 and m["confusion_matrix"]["tp"] == 2
 
 
-def test_reference_block_is_what_the_monitor_reads() -> None:
-    from monitoring.reference import FEATURES, parse
-
+def test_reference_block_has_every_drift_feature_with_its_bins() -> None:
     rows = [{"text": "a b", "review_text": "a b c", "review_summary": s, "rating": r}
             for s, r in (("", 3), ("x", 10), ("y", None))]
-    block = reference.build(rows, np.array([0.1, 0.5, 0.9]), [3, 4, 0], [0, 1, 0])
-    ref = parse({"name": "m", "version": "1", "threshold": 0.5, "reference": block})
-    assert set(FEATURES) <= set(ref.histograms)
-    assert sum(block["counts"]) == 3
+    values = reference.feature_values(rows, np.array([0.1, 0.5, 0.9]), [3, 4, 0], [0, 1, 0])
+    block = reference.build(values, "validation")
+    assert block["n"] == 3 and set(block["features"]) == set(drift.FEATURES)
+    for name, hist in block["features"].items():
+        assert hist["edges"] == list(drift.FEATURES[name].edges)
+    assert sum(block["features"]["score"]["counts"]) == 3
+    assert sum(block["features"]["rating"]["counts"]) == 2  # the review without one is left out
+    assert block["features"]["empty_summary"]["counts"] == [2, 1]
+    # No ratings at all: no rating histogram (and so no rating drift), not an empty one.
+    no_rating = reference.feature_values([{**r, "rating": None} for r in rows],
+                                         np.array([0.1, 0.5, 0.9]), [3, 4, 1], [0, 1, 0])
+    assert "rating" not in reference.build(no_rating, "validation")["features"]
+
+
+def test_drift_thresholds_cover_every_statistic_and_fall_with_size() -> None:
+    rng = np.random.default_rng(0)
+    rows = [{"text": "t", "review_text": "w " * int(n), "review_summary": "", "rating": 8}
+            for n in rng.integers(20, 400, size=300)]
+    values = reference.feature_values(rows, rng.beta(2, 5, size=300), [50] * 300, [0] * 300)
+    block = reference.thresholds(reference.build(values, "validation"), draws=300)
+    assert block["sizes"] == list(drift.THRESHOLD_SIZES)
+    for name, stats in block["features"].items():
+        assert set(stats) == set(drift.FEATURES[name].statistics)
+    psi = block["features"]["score"]["psi"]
+    assert psi[0] > psi[3] > 0
+
+
+def test_quality_floors_sit_below_the_expected_value_and_rise_with_size() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.random(400) < 0.25
+    scores = np.where(labels, rng.beta(5, 2, 400), rng.beta(2, 5, 400))
+    block = reference.quality_floors(labels, scores, 0.5, draws=400)
+    for metric in ("accuracy", "f1_spoiler"):
+        expected, floors = block["metrics"][metric]["expected"], block["metrics"][metric]["floor"]
+        assert all(f < expected for f in floors)
+        assert floors == sorted(floors)
+    acc = block["metrics"]["accuracy"]
+    # About expected - 3 * sqrt(p(1-p) (1/n + 1/n_test)) for accuracy.
+    p = acc["expected"]
+    assert acc["floor"][2] == pytest.approx(p - 3 * np.sqrt(p * (1 - p) * (1 / 100 + 1 / 400)),
+                                            abs=0.02)
+
+
+def test_calibration_is_chosen_by_cross_fitted_brier_and_fixes_overconfidence() -> None:
+    from spoiler_common.calibration import expected_calibration_error
+    from training import calibrate
+
+    rng = np.random.default_rng(2)
+    true_p = rng.beta(1.5, 4, size=2000)
+    labels = (rng.random(2000) < true_p).astype(int)
+    raw = 1 / (1 + np.exp(-3 * np.log(true_p / (1 - true_p))))  # overconfident scores
+    calibration, report = calibrate.choose(labels, raw)
+    assert report["method"] in ("platt", "isotonic")
+    assert report["candidates"][report["method"]]["brier"] < report["candidates"]["raw"]["brier"]
+    fixed = calibration.apply(raw)
+    assert expected_calibration_error(labels, fixed) < expected_calibration_error(labels, raw) / 2
+    assert np.all(np.diff(fixed[np.argsort(raw)]) >= -1e-12)  # monotone: ranking kept
 
 
 def test_base_model_resolution_errors() -> None:

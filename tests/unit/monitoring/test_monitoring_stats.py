@@ -12,55 +12,6 @@ from monitoring import stats
 pytestmark = pytest.mark.unit
 
 
-def test_histogram_clips_out_of_range_into_end_bins_and_drops_nan() -> None:
-    counts = stats.histogram([-1, 0, 0.5, 1, 2, 5, float("nan")], [0, 1, 2])
-    assert counts.tolist() == [3, 3]
-
-
-def test_histogram_rejects_bad_edges() -> None:
-    with pytest.raises(ValueError):
-        stats.histogram([1], [1, 1])
-
-
-def test_psi_by_hand() -> None:
-    # p_ref = (.5, .5), p_cur = (.8, .2): .3 ln(1.6) + (-.3) ln(.4) = .3 ln 4
-    assert stats.psi([50, 50], [80, 20]) == pytest.approx(0.3 * math.log(4))
-
-
-def test_psi_identical_is_zero_and_empty_bin_is_floored() -> None:
-    assert stats.psi([1, 2, 3], [10, 20, 30]) == pytest.approx(0.0)
-    # cur = (1, 0): the empty bin is floored at half an observation, 0.5 / 7; ref = (.5, .5)
-    f = 0.5 / 7
-    want = (1 - 0.5) * math.log(1 / 0.5) + (f - 0.5) * math.log(f / 0.5)
-    assert stats.psi([5, 5], [7, 0]) == pytest.approx(want)
-    # with many observations the floor is PSI_EPS
-    big = (1 - 0.5) * math.log(1 / 0.5) + (1e-4 - 0.5) * math.log(1e-4 / 0.5)
-    assert stats.psi([5, 5], [10_000, 0]) == pytest.approx(big)
-
-
-def test_psi_empty_window_is_nan_not_zero() -> None:
-    assert math.isnan(stats.psi([5, 5], [0, 0]))
-    assert math.isnan(stats.psi([0, 0], [5, 5]))
-
-
-def test_psi_rejects_mismatched_bins() -> None:
-    with pytest.raises(ValueError):
-        stats.psi([1, 1], [1, 1, 1])
-
-
-def test_ks_binned_by_hand() -> None:
-    # CDFs at the inner edge: .5 vs .8 -> .3; at the end both 1.
-    assert stats.ks_binned([50, 50], [80, 20]) == pytest.approx(0.3)
-    assert math.isnan(stats.ks_binned([1, 1], [0, 0]))
-
-
-def test_ks_2samp_by_hand() -> None:
-    # F_a - F_b at 1, 2, 3, 4: 1/3, 2/3-1/4, 1-1/2, 1-3/4 -> max 1/2
-    assert stats.ks_2samp([1, 2, 3], [2, 3, 4, 5]) == pytest.approx(0.5)
-    assert stats.ks_2samp([1, 2], [1, 2]) == 0.0
-    assert math.isnan(stats.ks_2samp([], [1.0]))
-
-
 def test_confusion_and_metrics_by_hand() -> None:
     c = stats.confusion([1, 1, 0, 0, 1], [1, 0, 0, 1, 1])
     assert (c.tp, c.fp, c.tn, c.fn) == (2, 1, 1, 1)
@@ -128,31 +79,61 @@ def test_roc_auc_one_class_or_empty_is_nan() -> None:
 
 def test_cbpe_by_hand() -> None:
     # predicted (T, F, T); TP = .9 + .6, FP = .1 + .4, FN = .2, TN = .8
-    e = stats.cbpe([0.9, 0.2, 0.6], 0.5)
+    e = stats.cbpe([0.9, 0.2, 0.6], [True, False, True])
     assert (e.tp, e.fp, e.fn, e.tn) == pytest.approx((1.5, 0.5, 0.2, 0.8))
     assert e.accuracy == pytest.approx(2.3 / 3)
     assert e.precision == pytest.approx(0.75)
     assert e.recall == pytest.approx(1.5 / 1.7)
     assert e.f1 == pytest.approx(3 / 3.7)
+    # Realised accuracy is a mean of Bernoulli(q), q = .9, .8, .6: variance sum q(1-q) / 9.
+    assert e.accuracy_se == pytest.approx(math.sqrt(0.09 + 0.16 + 0.24) / 3)
 
 
-def test_cbpe_empty_is_nan_and_calibration_is_applied() -> None:
-    assert math.isnan(stats.cbpe([], 0.5).accuracy)
-    # binning map pulls every 0.9 down to 0.6: a predicted spoiler is right 60% of the time
-    cal = stats.Calibration(method="binning", x=(0.0, 0.9, 1.0), y=(0.0, 0.6, 1.0))
-    assert stats.cbpe([0.9, 0.9], 0.5, cal).accuracy == pytest.approx(0.6)
-    # temperature 1 and platt (1, 0) are the identity
-    for c in (stats.Calibration("temperature", t=1.0), stats.Calibration("platt")):
-        assert stats.cbpe([0.9, 0.2], 0.5, c).accuracy == pytest.approx((0.9 + 0.8) / 2)
+def test_cbpe_uses_the_decisions_made_not_a_threshold() -> None:
+    # A score of .7 predicted "no spoiler" (another threshold then) is right with 1 - .7.
+    assert stats.cbpe([0.7], [False]).accuracy == pytest.approx(0.3)
+
+
+def test_cbpe_empty_is_nan_and_lengths_must_match() -> None:
+    e = stats.cbpe([], [])
+    assert math.isnan(e.accuracy) and math.isnan(e.accuracy_se) and math.isnan(e.f1_se)
+    with pytest.raises(ValueError):
+        stats.cbpe([0.5, 0.5], [True])
 
 
 def test_cbpe_is_unbiased_on_calibrated_scores() -> None:
     rng = np.random.default_rng(3)
     p = rng.random(20000)
     y = rng.random(20000) < p
-    est = stats.cbpe(p, 0.5).accuracy
+    est = stats.cbpe(p, p >= 0.5).accuracy
     real = np.mean((p >= 0.5) == y)
     assert est == pytest.approx(real, abs=0.01)
+
+
+def test_cbpe_standard_errors_match_the_spread_of_realised_metrics() -> None:
+    # Labels drawn from the (calibrated) probabilities many times: the realised accuracy
+    # and F1 scatter around the estimate by the standard errors cbpe reports.
+    rng = np.random.default_rng(5)
+    p = rng.beta(1.2, 3.0, 400)
+    predicted = p >= 0.35
+    est = stats.cbpe(p, predicted)
+    accs, f1s = [], []
+    for _ in range(3000):
+        c = stats.confusion(rng.random(400) < p, predicted)
+        m = stats.classification_metrics(c)
+        accs.append(m["accuracy"])
+        f1s.append(m["f1"])
+    assert np.std(accs) == pytest.approx(est.accuracy_se, rel=0.08)
+    assert np.std(f1s) == pytest.approx(est.f1_se, rel=0.1)
+    assert np.mean(accs) == pytest.approx(est.accuracy, abs=0.003)
+    assert np.mean(f1s) == pytest.approx(est.f1, abs=0.01)
+
+
+def test_proportion_se_by_hand() -> None:
+    # p = .2 on a window of 100 and a test split of 400: sqrt(.16 * (1/100 + 1/400)).
+    assert stats.proportion_se(0.2, 100, 400) == pytest.approx(math.sqrt(0.16 * 0.0125))
+    assert math.isnan(stats.proportion_se(0.2, 0))
+    assert math.isnan(stats.proportion_se(1.5, 10))
 
 
 def test_quantiles_by_hand() -> None:

@@ -210,7 +210,7 @@ def switch(action: Action, candidate: Candidate, *, registered_model: str | None
     if registered_model:
         _set_aliases(registered_model, candidate.registry_version, previous_registry)
     serving.point(settings.serving_path, candidate.bundle_dir, settings.versions_dir)
-    event = {
+    event: dict[str, Any] = {
         "happened_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "action": action,
         "from_version": previous_version,

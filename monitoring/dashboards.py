@@ -150,6 +150,11 @@ def variables(window_default: str = "1h") -> dict[str, Any]:
     ]}
 
 
+PROMOTIONS_SQL = (
+    "SELECT happened_at AS time, action || ': ' || coalesce(from_version, 'none') || ' -> ' "
+    "|| to_version || CASE WHEN reason <> '' THEN ' (' || reason || ')' ELSE '' END AS text, "
+    "'model-' || action AS tags FROM model_promotions WHERE $__timeFilter(happened_at) "
+    "ORDER BY happened_at")
 ANNOTATIONS = {"list": [
     {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
      "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
@@ -157,6 +162,11 @@ ANNOTATIONS = {"list": [
     {"datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
      "iconColor": "orange", "name": "Model versions and drift",
      "target": {"type": "tags", "tags": ["spoiler-stream"], "matchAny": True, "limit": 100}},
+    # From the data, so it works without the Grafana API: every promotion and rollback
+    # (`python -m training promote|rollback`, the autopilot) is a row of model_promotions.
+    {"datasource": PG,
+     "enable": True, "iconColor": "purple", "name": "Model promotions",
+     "rawQuery": True, "format": "table", "rawSql": PROMOTIONS_SQL},
 ]}
 
 

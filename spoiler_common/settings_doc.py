@@ -19,6 +19,7 @@ SERVICE_MODULES = (
     "stream_processor.settings",
     "sink.settings",
     "monitoring.settings",
+    "training.settings",
 )
 
 

@@ -26,7 +26,7 @@ from spoiler_common.topics import TopicSpec
 from tests.e2e.conftest import PY, ServiceProcess, http_ok, wait_for
 from tests.e2e.test_e2e_pipeline import counts, pipeline_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 N_REVIEWS = 360
 STAGES = ("prepare", "baseline", "train", "export", "evaluate", "package", "compare",
           "register")

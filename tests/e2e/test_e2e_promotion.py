@@ -30,7 +30,7 @@ from tests.e2e.test_e2e_pipeline import pipeline_env
 from tests.integration.monitoring.test_monitoring_dashboards_live import expand_sql
 from tests.integration.stream_processor.sp_support import bundle_copy, review, send_reviews
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 N_EACH = 150
 
 
@@ -69,6 +69,7 @@ def test_promote_and_roll_back_mid_stream(
     cli_env = {k: v for k, v in os.environ.items() if not k.startswith("SPOILER_")}
     cli_env.update({k: v for k, v in env.items() if k.startswith("SPOILER_PG_")})
     cli_env.update({"PYTHONPATH": str(REPO_ROOT),
+                    "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
                     "SPOILER_TRAINING_SERVING_PATH": str(serving),
                     "SPOILER_TRAINING_CHALLENGER_PATH": str(models / "challenger"),
                     "SPOILER_TRAINING_VERSIONS_DIR": str(models / "versions")})

@@ -107,6 +107,18 @@ def _registry_version(name: str, target: str) -> Any:
                             "or set MLFLOW_TRACKING_URI") from exc
 
 
+def _registered_as(name: str, bundle_version: str) -> str | None:
+    """The registered version of a bundle given as a directory (None when not registered)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = _client().search_model_versions(
+            f"name = '{name}' and tags.bundle_version = '{bundle_version}'")
+    except MlflowException:  # no registry, or no such model: a bundle from elsewhere
+        return None
+    return str(max(int(v.version) for v in found)) if found else None
+
+
 def _champion_registry_version(name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
@@ -134,19 +146,22 @@ def resolve(target: str, registered_model: str, settings: TrainingSettings) -> C
     """A bundle to serve: a directory on disk, or a registered version (installed locally)."""
     path = Path(target)
     if (path / "bundle.json").is_file():
-        version = str(read_metadata(path)["version"])
-        return Candidate(serving.install(path, settings.versions_dir), version, None)
+        version = str(gate(path)["version"])  # before installing: never replace a good copy
+        return Candidate(serving.install(path, settings.versions_dir), version,
+                         _registered_as(registered_model, version))
     mv = _registry_version(registered_model, target)
     version = str(mv.version)
     bundle_version = (mv.tags or {}).get("bundle_version", "")
     local = serving.version_dir(settings.versions_dir, bundle_version) if bundle_version else None
     if local is not None and serving.bundle_version(local) == bundle_version:
+        gate(local)
         return Candidate(local, bundle_version, version)
     import mlflow
 
     with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
         downloaded = Path(mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{registered_model}/{version}", dst_path=tmp))
+        gate(downloaded)
         installed = serving.install(downloaded, settings.versions_dir)
     return Candidate(installed, str(read_metadata(installed)["version"]), version)
 
@@ -199,8 +214,7 @@ def annotate_grafana(event: dict[str, Any], settings: TrainingSettings) -> bool:
 def switch(action: Action, candidate: Candidate, *, registered_model: str | None,
            settings: TrainingSettings, reason: str = "", actor: str | None = None,
            pg: PostgresSettings | None = None) -> dict[str, Any]:
-    """Serve `candidate` as champion; returns the recorded event."""
-    gate(candidate.bundle_dir)
+    """Serve `candidate` (already through `gate`) as champion; returns the recorded event."""
     previous_version = serving.bundle_version(settings.serving_path)
     previous_registry = (_champion_registry_version(registered_model)
                          if registered_model and candidate.registry_version else None)
@@ -263,6 +277,7 @@ def rollback(*, registered_model: str | None, settings: TrainingSettings, reason
                           actor=actor, pg=pg)
         raise PromotionError(f"the previous champion {last['from_version']} is no longer "
                              f"installed at {previous}; promote it from the registry")
+    gate(previous)
     candidate = Candidate(previous, last["from_version"], last.get("from_registry_version"))
     return switch("rollback", candidate, registered_model=registered_model, settings=settings,
                   reason=reason, actor=actor, pg=pg)

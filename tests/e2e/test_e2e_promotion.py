@@ -130,3 +130,32 @@ def test_promote_and_roll_back_mid_stream(
     assert [(row[1], row[2]) for row in shown] == [
         ("promote: tiny-1 -> tiny-2", "model-promote"),
         ("rollback: tiny-2 -> tiny-1", "model-rollback")]
+
+
+def test_promotion_refuses_a_bundle_that_fails_parity_or_does_not_load(
+    tiny_bundle: Path, tmp_path: Path,
+) -> None:
+    models = tmp_path / "models"
+    serving = models / "serving"
+    bundle_copy(tiny_bundle, serving, "tiny-1")
+    no_parity = bundle_copy(tiny_bundle, tmp_path / "no-parity", "tiny-no-parity")
+    meta = json.loads((no_parity / "bundle.json").read_text())
+    meta["parity"]["passed"] = False
+    (no_parity / "bundle.json").write_text(json.dumps(meta))
+    broken = bundle_copy(tiny_bundle, tmp_path / "broken", "tiny-broken")
+    (broken / "model.onnx").write_bytes((broken / "model.onnx").read_bytes()[:1000])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOILER_")}
+    env.update({"PYTHONPATH": str(REPO_ROOT),
+                "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                "SPOILER_TRAINING_SERVING_PATH": str(serving),
+                "SPOILER_TRAINING_VERSIONS_DIR": str(models / "versions")})
+    for bundle, why in ((no_parity, "did not pass the parity gate"), (broken, "does not load")):
+        result = subprocess.run([sys.executable, "-m", "training", "promote", str(bundle)],
+                                cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 2, result.stderr[-2000:]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and why in errors[0], result.stderr[-2000:]
+        assert not serving.is_symlink()  # untouched: still the plain directory it was
+        assert json.loads((serving / "bundle.json").read_text())["version"] == "tiny-1"
+    assert not (models / "promotions.jsonl").exists()

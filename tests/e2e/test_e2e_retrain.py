@@ -26,7 +26,8 @@ from spoiler_common.topics import TopicSpec
 from tests.e2e.conftest import PY, ServiceProcess, http_ok, wait_for
 from tests.e2e.test_e2e_pipeline import counts, pipeline_env
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# Eight DVC stages, each its own Python process importing torch, on 2 busy cores.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
 N_REVIEWS = 360
 STAGES = ("prepare", "baseline", "train", "export", "evaluate", "package", "compare",
           "register")

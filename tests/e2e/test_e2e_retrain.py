@@ -177,7 +177,7 @@ def test_retrain_from_stored_labels_then_promote_and_roll_back(
             "'metrics': r.data.metrics}))")
     registered = json.loads(subprocess.run([sys.executable, "-c", code], cwd=work, env=env,
                                            capture_output=True, text=True, check=True).stdout)
-    assert registered["version"] == "1"
+    assert str(registered["version"]) == "1"
     tags = registered["tags"]
     assert tags["bundle_version"] == challenger_version
     assert tags["snapshot_hash"] == manifest["data_hash"]

@@ -93,7 +93,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     env = {**os.environ, "SPOILER_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
            "SPOILER_PG_DATABASE": database, "SPOILER_SINK_GROUP_ID": f"benchpipe-sink-{uid}",
            "SPOILER_WORKER_APP_ID": f"benchpipe-worker-{uid}",
-           "SPOILER_WORKER_BUNDLE_PATH": str(bundle_path),
+           "SPOILER_BUNDLE_PATH": str(bundle_path),
            "SPOILER_WORKER_DATADIR": str(work / "faust")}
     sink_port, worker_port = free_port(), free_port()
     env["SPOILER_SINK_METRICS_PORT"], env["SPOILER_WORKER_WEB_PORT"] = (

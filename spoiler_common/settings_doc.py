@@ -41,11 +41,16 @@ def settings_classes() -> list[type[BaseSettings]]:
 
 def table() -> str:
     rows = ["| Variable | Default | Description |", "|---|---|---|"]
-    for cls in settings_classes():
-        prefix = cls.model_config.get("env_prefix", "")
+    classes = settings_classes()
+    for cls in classes:
+        # A field a documented base class declares (SPOILER_BUNDLE_PATH) is listed once.
+        inherited = {name for base in cls.__mro__[1:] if base in classes
+                     for name in base.model_fields}  # type: ignore[attr-defined]
         for name, field in cls.model_fields.items():
             if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings):
                 continue
+            if name in inherited or field.deprecated or field.exclude:
+                continue  # deprecated aliases are named in their replacement's description
             if field.is_required():
                 default = "*required*"
             else:
@@ -55,7 +60,7 @@ def table() -> str:
                         value = value.relative_to(common.REPO_ROOT)
                 default = "" if value is None else f"`{value}`"
             desc = (field.description or "").replace("|", "\\|")
-            rows.append(f"| `{(prefix + name).upper()}` | {default} | {desc} |")
+            rows.append(f"| `{common.env_name(cls, name)}` | {default} | {desc} |")
     return "\n".join(rows)
 
 

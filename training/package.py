@@ -48,8 +48,9 @@ def new_manifest(*, name: str, version: str, base_model: str, max_length: int,
                  truncation: str, threshold: float, **blocks: Any) -> BundleManifest:
     """A manifest created now; `blocks` are the optional blocks (metrics, reference, ...)."""
     return BundleManifest.from_json({
-        "format_version": FORMAT_VERSION, "name": name, "version": version, "created_at": now(), "base_model": base_model,
-        "max_length": max_length, "truncation": truncation, "threshold": threshold, **blocks,
+        "format_version": FORMAT_VERSION, "name": name, "version": version,
+        "created_at": now(), "base_model": base_model, "max_length": max_length,
+        "truncation": truncation, "threshold": threshold, **blocks,
     }, "the new bundle.json")
 
 

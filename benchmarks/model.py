@@ -99,8 +99,8 @@ def _torch_pipeline(hf_dir: Path, max_length: int, texts: list[str]) -> dict[str
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from producer.synth import generate
     from spoiler_common.model_runtime import model_text
+    from synth import generate
 
     n_onnx, n_torch = (48, 24) if quick else (500, 200)
     texts = [model_text(r["review_summary"], r["review_text"])

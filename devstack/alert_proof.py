@@ -426,8 +426,8 @@ INSERT_LABEL = ("INSERT INTO labels (review_id, is_spoiler, labelled_at, source)
 def scored_rows(model: Any, scenario: str, baseline: int, drifted: int, seed: int,
                 cache: dict[str, tuple[float, int, int]]) -> list[dict[str, Any]]:
     """Generated reviews (drift from index `baseline` on), scored by the bundle."""
-    from producer.synth import generate
     from spoiler_common.model_runtime import model_text
+    from synth import generate
 
     records = list(generate(baseline + drifted, seed=seed, scenario=scenario,
                             drift_at=baseline))

@@ -28,11 +28,11 @@ from psycopg import sql
 from devstack.procs import free_port
 from spoiler_common.kafka import admin_client
 from spoiler_common.model_runtime import load_bundle, model_text
-from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
+from spoiler_common.settings import DEFAULT_BUNDLE_PATH, REPO_ROOT, KafkaSettings, PostgresSettings
 from spoiler_common.topics import ensure_topics, topic_specs
 
 PY = sys.executable
-SERVING = REPO_ROOT / "models" / "serving"
+SERVING = DEFAULT_BUNDLE_PATH
 
 
 def _bundle(work: Path) -> Path:

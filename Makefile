@@ -71,10 +71,10 @@ autopilot: deps ## Promote/roll back on live evidence (acts only with SPOILER_AU
 	@$(PY) -m training autopilot
 
 schemas: deps ## Regenerate the JSON Schema files from the contracts
-	@$(PY) -m spoiler_common.contracts_cli export
+	@$(PY) -m spoiler_tools.contracts_cli export
 
 docs: deps ## Regenerate the README's settings table
-	@$(PY) -m spoiler_common.settings_doc --write README.md
+	@$(PY) -m tools.settings_doc --write README.md
 
 compose-check: ## Validate compose.yaml without a Docker daemon
 	@docker-compose --env-file .env.example -f compose.yaml config -q && echo "compose.yaml is valid"

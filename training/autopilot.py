@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from spoiler_common.bundle import BundleManifest, read_manifest
 from spoiler_common.comparison import compare_paired
 from spoiler_common.drift import SizeCurve
-from spoiler_common.model_runtime import read_metadata
 from spoiler_common.settings import PostgresSettings, load_settings
 from training import promotion, serving
 from training.settings import AutopilotSettings, TrainingSettings
@@ -64,14 +64,15 @@ def live_quality(rows: list[tuple[bool, bool]]) -> dict[str, float]:
     return {"accuracy": float((y == p).mean()), "f1_spoiler": f1, "n": float(len(y))}
 
 
-def below_floor(meta: dict[str, Any], quality: dict[str, float]) -> str | None:
+def below_floor(manifest: BundleManifest, quality: dict[str, float]) -> str | None:
     """The first metric under its floor at this many labels, as a sentence; None if none."""
-    floors = meta.get("quality_floors") or {}
-    sizes = floors.get("sizes") or []
-    for metric, block in (floors.get("metrics") or {}).items():
-        if metric not in quality or not sizes:
+    floors = manifest.quality_floors
+    if floors is None:
+        return None
+    for metric, block in floors.metrics.items():
+        if metric not in quality:
             continue
-        floor = SizeCurve.from_json(sizes, block["floor"]).at(quality["n"])
+        floor = SizeCurve.from_json(floors.sizes, block.floor).at(quality["n"])
         value = quality[metric]
         if math.isfinite(floor) and math.isfinite(value) and value < floor:
             return (f"live {metric} {value:.3f} over {int(quality['n'])} labels is below its "
@@ -83,7 +84,7 @@ def decide(auto: AutopilotSettings, settings: TrainingSettings,
            pg: PostgresSettings) -> Check:
     import psycopg
 
-    champion = serving.bundle_version(settings.serving_path)
+    champion = serving.bundle_version(settings.bundle_path)
     challenger = serving.bundle_version(settings.challenger_path)
     history = promotion.read_history(settings)
     last = history[-1] if history else None
@@ -95,7 +96,7 @@ def decide(auto: AutopilotSettings, settings: TrainingSettings,
             if len(rows) >= auto.rollback_min_labels:
                 quality = live_quality(rows)
                 assert champion is not None
-                failed = below_floor(read_metadata(settings.serving_path), quality)
+                failed = below_floor(read_manifest(settings.bundle_path), quality)
                 if failed:
                     return Check("rollback", f"champion {champion}: {failed}", quality)
         if not champion or not challenger or champion == challenger:
@@ -107,8 +108,8 @@ def decide(auto: AutopilotSettings, settings: TrainingSettings,
                      {"n": 0})
     labels, champ, chall = (np.asarray(c) for c in zip(*paired, strict=True))
     cmp = compare_paired(labels, champ, chall,
-                         float(read_metadata(settings.serving_path)["threshold"]),
-                         float(read_metadata(settings.challenger_path)["threshold"]),
+                         read_manifest(settings.bundle_path).threshold,
+                         read_manifest(settings.challenger_path).threshold,
                          min_labels=auto.min_labels, alpha=auto.alpha)
     if cmp is None:
         return Check("hold", f"{len(paired)} paired labels, fewer than "

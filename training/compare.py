@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from spoiler_common.bundle import BUNDLE_JSON
 from spoiler_common.comparison import compare_paired
 from spoiler_common.model_runtime import load_bundle
 from training.data import read_split
@@ -48,7 +49,7 @@ def run(challenger: Path, champion: Path | None, prepared: Path, out: Path, *,
         "challenger": {"version": chall.version, "threshold": chall.threshold},
         "champion": None, "comparison": None,
     }
-    if champion is not None and (champion / "bundle.json").is_file():
+    if champion is not None and (champion / BUNDLE_JSON).is_file():
         champ = load_bundle(champion)
         champ_scores = champ.predict(texts).probabilities
         report["champion"] = {"version": champ.version, "threshold": champ.threshold}

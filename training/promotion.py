@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from spoiler_common.model_runtime import load_bundle, read_metadata
+from spoiler_common.bundle import BUNDLE_JSON, BundleManifest, read_manifest
+from spoiler_common.model_runtime import load_bundle
 from spoiler_common.settings import PostgresSettings, load_settings
 from training import serving
 from training.exceptions import PromotionError, RegistryError
@@ -60,20 +61,20 @@ def read_history(settings: TrainingSettings) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def gate(bundle: Path) -> dict[str, Any]:
+def gate(bundle: Path) -> BundleManifest:
     """Refuse a bundle that does not load or did not pass its export's parity gate."""
     try:
         loaded = load_bundle(bundle)
     except Exception as exc:  # any load failure: never serve it
         raise PromotionError(f"refusing {bundle}: it does not load ({exc}); rebuild it "
                              "(`make retrain`) or pick another version") from exc
-    meta = loaded.metadata
-    parity = meta.get("parity") or {}
-    if parity.get("passed") is not True:
+    manifest = loaded.manifest
+    if manifest.parity is None or not manifest.parity.passed:
+        recorded = "none" if manifest.parity is None else manifest.parity.model_dump_json()[:200]
         raise PromotionError(
-            f"refusing bundle {meta['version']}: its ONNX export did not pass the parity gate "
-            f"(bundle.json parity={json.dumps(parity)[:200]}); re-export it")
-    return meta
+            f"refusing bundle {manifest.version}: its ONNX export did not pass the parity gate "
+            f"(bundle.json parity={recorded}); re-export it")
+    return manifest
 
 
 # -- MLflow ------------------------------------------------------------------------------
@@ -145,8 +146,8 @@ def _set_aliases(name: str, new: str | None, old: str | None) -> None:
 def resolve(target: str, registered_model: str, settings: TrainingSettings) -> Candidate:
     """A bundle to serve: a directory on disk, or a registered version (installed locally)."""
     path = Path(target)
-    if (path / "bundle.json").is_file():
-        version = str(gate(path)["version"])  # before installing: never replace a good copy
+    if (path / BUNDLE_JSON).is_file():
+        version = gate(path).version  # before installing: never replace a good copy
         return Candidate(serving.install(path, settings.versions_dir), version,
                          _registered_as(registered_model, version))
     mv = _registry_version(registered_model, target)
@@ -163,7 +164,7 @@ def resolve(target: str, registered_model: str, settings: TrainingSettings) -> C
             artifact_uri=f"models:/{registered_model}/{version}", dst_path=tmp))
         gate(downloaded)
         installed = serving.install(downloaded, settings.versions_dir)
-    return Candidate(installed, str(read_metadata(installed)["version"]), version)
+    return Candidate(installed, read_manifest(installed).version, version)
 
 
 # -- recording -----------------------------------------------------------------------------
@@ -215,15 +216,15 @@ def switch(action: Action, candidate: Candidate, *, registered_model: str | None
            settings: TrainingSettings, reason: str = "", actor: str | None = None,
            pg: PostgresSettings | None = None) -> dict[str, Any]:
     """Serve `candidate` (already through `gate`) as champion; returns the recorded event."""
-    previous_version = serving.bundle_version(settings.serving_path)
+    previous_version = serving.bundle_version(settings.bundle_path)
     previous_registry = (_champion_registry_version(registered_model)
                          if registered_model and candidate.registry_version else None)
     if previous_version == candidate.bundle_version:
-        raise PromotionError(f"{settings.serving_path} already serves {previous_version}: "
+        raise PromotionError(f"{settings.bundle_path} already serves {previous_version}: "
                              "nothing to do")
     if registered_model:
         _set_aliases(registered_model, candidate.registry_version, previous_registry)
-    serving.point(settings.serving_path, candidate.bundle_dir, settings.versions_dir)
+    serving.point(settings.bundle_path, candidate.bundle_dir, settings.versions_dir)
     event: dict[str, Any] = {
         "happened_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "action": action,
@@ -241,12 +242,12 @@ def switch(action: Action, candidate: Candidate, *, registered_model: str | None
         fh.write(json.dumps(event, sort_keys=True) + "\n")
     event["recorded_in_postgres"] = record_postgres(event, pg)
     event["grafana_annotation"] = annotate_grafana(event, settings)
-    protected = [settings.serving_path, settings.challenger_path]
+    protected = [settings.bundle_path, settings.challenger_path]
     if previous_version:
         protected.append(serving.version_dir(settings.versions_dir, previous_version))
     serving.prune(settings.versions_dir, settings.keep_versions, protected)
     log.info("Model %s done from_version=%s to_version=%s serving=%s", action, previous_version,
-             candidate.bundle_version, settings.serving_path)
+             candidate.bundle_version, settings.bundle_path)
     return event
 
 
@@ -261,7 +262,7 @@ def promote(target: str, *, registered_model: str, settings: TrainingSettings,
 def rollback(*, registered_model: str | None, settings: TrainingSettings, reason: str = "",
              actor: str | None = None, pg: PostgresSettings | None = None) -> dict[str, Any]:
     """Serve the champion the current one replaced (like `cd -`: twice returns here)."""
-    current = serving.bundle_version(settings.serving_path)
+    current = serving.bundle_version(settings.bundle_path)
     last = next((e for e in reversed(read_history(settings))
                  if e["to_version"] == current and e.get("from_version")), None)
     if last is None:

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from spoiler_common.bundle import read_manifest
+from spoiler_common.exceptions import ModelBundleError
 from training.exceptions import RegistryError
 from training.metrics import flat
 from training.params import Params
@@ -32,12 +34,12 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def lineage(manifest: Path | None, comparison: Path | None) -> tuple[dict[str, str],
+def lineage(snapshot: Path | None, comparison: Path | None) -> tuple[dict[str, str],
                                                                     dict[str, float]]:
     """Tags and metrics a retrained version carries: its data snapshot and its parent."""
     tags: dict[str, str] = {}
     metrics: dict[str, float] = {}
-    snap = _read(manifest) if manifest is not None else {}
+    snap = _read(snapshot) if snapshot is not None else {}
     if snap:
         window = snap.get("window", {})
         tags.update({"snapshot_hash": snap.get("data_hash", ""),
@@ -68,39 +70,41 @@ def lineage(manifest: Path | None, comparison: Path | None) -> tuple[dict[str, s
 
 def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
                      params_file: Path | None = None, *, alias: str | None = None,
-                     manifest: Path | None = None,
+                     snapshot: Path | None = None,
                      comparison: Path | None = None) -> dict[str, Any]:
     """One MLflow run for the pipeline's outputs; registers the bundle as a new version.
 
     `alias` (e.g. `challenger`) is set on the new version whatever came before;
-    without it, params.mlflow.alias goes to the first version only. `manifest`
-    (collect's) and `comparison` (compare's) add the retrain's lineage."""
+    without it, params.mlflow.alias goes to the first version only. `snapshot`
+    (collect's manifest.json) and `comparison` (compare's) add the retrain's lineage."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    meta = _read(bundle / "bundle.json")
-    if not meta:
-        raise RegistryError(f"{bundle}/bundle.json is missing: run the package stage first")
+    try:
+        manifest = read_manifest(bundle)
+    except ModelBundleError as exc:
+        raise RegistryError(f"{exc} (run the package stage first)") from exc
     cfg = params.mlflow
-    extra_tags, extra_metrics = lineage(manifest, comparison)
+    extra_tags, extra_metrics = lineage(snapshot, comparison)
     try:
         parent = _alias_version(cfg.registered_model, "champion")
         if parent is not None:
             extra_tags["parent_version"] = parent
         mlflow.set_experiment(cfg.experiment)
-        with mlflow.start_run(run_name=f"{meta['name']}-{meta['version']}") as run:
+        with mlflow.start_run(run_name=f"{manifest.name}-{manifest.version}") as run:
             mlflow.log_params(flat_params(params))
-            mlflow.set_tags({"bundle_name": meta["name"], "bundle_version": meta["version"],
-                             "data_hash": meta.get("data_hash", ""),
-                             "base_model": meta.get("base_model", ""), **extra_tags})
+            mlflow.set_tags({"bundle_name": manifest.name, "bundle_version": manifest.version,
+                             "data_hash": manifest.data_hash or "",
+                             "base_model": manifest.base_model, **extra_tags})
             mlflow.log_metrics(extra_metrics)
-            for extra in (manifest, comparison):
+            for extra in (snapshot, comparison):
                 if extra is not None and extra.is_file():
                     mlflow.log_artifact(str(extra), artifact_path="lineage")
             evaluation = _read(reports / "evaluate" / "metrics.json")
             mlflow.log_metrics(flat(evaluation))
             mlflow.log_metrics(flat(_read(reports / "baseline" / "metrics.json"), "baseline_"))
-            mlflow.log_metrics(flat(meta.get("parity", {}), "parity_"))
+            if manifest.parity is not None:
+                mlflow.log_metrics(flat(manifest.parity.model_dump(), "parity_"))
             for epoch in _read(trained / "train.json").get("history", []):
                 mlflow.log_metrics({"train_loss": epoch["train_loss"],
                                     "val_roc_auc_epoch": epoch["val_roc_auc"]},
@@ -121,9 +125,9 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
             first = True
         version = client.create_model_version(
             cfg.registered_model, source=source, run_id=run.info.run_id,
-            tags={"bundle_version": meta["version"], "roc_auc": str(
-                meta.get("metrics", {}).get("roc_auc", "")), **extra_tags},
-            description=f"bundle {meta['name']} {meta['version']}",
+            tags={"bundle_version": manifest.version, "roc_auc": str(
+                manifest.metrics.roc_auc if manifest.metrics else ""), **extra_tags},
+            description=f"bundle {manifest.name} {manifest.version}",
         )
         chosen_alias = alias or (cfg.alias if first and cfg.alias_first_version else None)
         if chosen_alias:
@@ -134,7 +138,7 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
                             "MLFLOW_TRACKING_URI (unset = sqlite:///mlflow.db here)") from exc
     info = {"tracking_uri": mlflow.get_tracking_uri(), "run_id": run.info.run_id,
             "registered_model": cfg.registered_model, "model_version": str(version.version),
-            "bundle_version": meta["version"], "alias": chosen_alias, "lineage": extra_tags}
+            "bundle_version": manifest.version, "alias": chosen_alias, "lineage": extra_tags}
     log.info("Registered %s", info)
     return info
 

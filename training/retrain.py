@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spoiler_common.bundle import BUNDLE_JSON
 from training import collect
 from training.exceptions import TrainingError
 from training.params import Params
@@ -37,8 +38,8 @@ def dvc_command() -> list[str]:
 def run(params_file: Path, params: Params, settings: TrainingSettings, *,
         force: bool = False) -> dict[str, Any]:
     manifest = collect.preflight(params.collect)
-    if not (settings.serving_path / "bundle.json").is_file():
-        raise TrainingError(f"no champion at {settings.serving_path} to compare the challenger "
+    if not (settings.bundle_path / BUNDLE_JSON).is_file():
+        raise TrainingError(f"no champion at {settings.bundle_path} to compare the challenger "
                             "with: `make up` builds one (or `python -m training promote VERSION`)")
     log.info("Retraining on rows=%d spoilers=%d produced %s .. %s", manifest["rows"],
              manifest["class_counts"]["spoiler"], manifest["window"]["first_produced_at"],

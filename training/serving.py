@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from spoiler_common.model_runtime import BUNDLE_JSON, read_metadata
+from spoiler_common.bundle import BUNDLE_JSON, read_manifest
 from training.exceptions import PromotionError
 
 log = logging.getLogger(__name__)
@@ -33,20 +33,20 @@ def version_dir(versions_dir: Path, version: str) -> Path:
 def bundle_version(path: Path) -> str | None:
     """The bundle version at `path` (a link or a directory); None when there is none."""
     try:
-        return str(read_metadata(path)["version"])
+        return read_manifest(path).version
     except Exception:  # missing, unreadable or an older format: no version to report
         return None
 
 
 def install(bundle: Path, versions_dir: Path) -> Path:
     """Copy a bundle to versions_dir/<version> (once; an identical copy is reused)."""
-    meta = read_metadata(bundle)
-    target = version_dir(versions_dir, str(meta["version"]))
+    manifest = read_manifest(bundle)
+    target = version_dir(versions_dir, manifest.version)
     if target.resolve() == bundle.resolve():
         return target
     if target.is_dir():
         try:
-            if read_metadata(target).get("files") == meta.get("files"):
+            if read_manifest(target).files == manifest.files:
                 return target
         except Exception:  # a broken earlier copy: replaced below
             pass
@@ -60,7 +60,7 @@ def install(bundle: Path, versions_dir: Path) -> Path:
         os.replace(target, old / "bundle")
         shutil.rmtree(old, ignore_errors=True)
     os.replace(staging, target)
-    log.info("Installed bundle version=%s path=%s", meta["version"], target)
+    log.info("Installed bundle version=%s path=%s", manifest.version, target)
     return target
 
 

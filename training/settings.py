@@ -12,21 +12,20 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
-from spoiler_common.settings import REPO_ROOT, settings_config
+from spoiler_common.settings import REPO_ROOT, BundleSettings, settings_config
 
 MODELS_DIR = REPO_ROOT / "models"
 
 
-class TrainingSettings(BaseSettings):
-    """Where bundles are served from, and where promotions are announced."""
+class TrainingSettings(BundleSettings):
+    """Where bundles are installed, and where promotions are announced.
+
+    The champion is the served bundle, SPOILER_BUNDLE_PATH (inherited): `promote` and
+    `rollback` swap it as a link (a plain directory is converted on the first promotion).
+    """
 
     model_config = settings_config("TRAINING_")
-
-    serving_path: Path = Field(
-        MODELS_DIR / "serving",
-        description="The champion's bundle: a link that `promote` and `rollback` swap "
-        "atomically (a plain directory is converted on the first promotion).",
-    )
+    deprecated_env = ()
     challenger_path: Path = Field(
         MODELS_DIR / "challenger",
         description="Where `retrain` installs the challenger (a link, like the serving one); "

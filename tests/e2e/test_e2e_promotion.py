@@ -59,7 +59,7 @@ def test_promote_and_roll_back_mid_stream(
     sink = service_factory("sink", ["-m", "sink", "run"],
                            {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
     worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_WORKER_BUNDLE_PATH": str(serving), "SPOILER_WORKER_BATCH_SIZE": "4",
+        **env, "SPOILER_BUNDLE_PATH": str(serving), "SPOILER_WORKER_BATCH_SIZE": "4",
         "SPOILER_WORKER_RELOAD_POLL_S": "1", "SPOILER_WORKER_WEB_PORT": str(worker_port),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "faust")}).start()
     services = [sink, worker]
@@ -70,7 +70,7 @@ def test_promote_and_roll_back_mid_stream(
     cli_env.update({k: v for k, v in env.items() if k.startswith("SPOILER_PG_")})
     cli_env.update({"PYTHONPATH": str(REPO_ROOT),
                     "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                    "SPOILER_TRAINING_SERVING_PATH": str(serving),
+                    "SPOILER_BUNDLE_PATH": str(serving),
                     "SPOILER_TRAINING_CHALLENGER_PATH": str(models / "challenger"),
                     "SPOILER_TRAINING_VERSIONS_DIR": str(models / "versions")})
 
@@ -147,7 +147,7 @@ def test_promotion_refuses_a_bundle_that_fails_parity_or_does_not_load(
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPOILER_")}
     env.update({"PYTHONPATH": str(REPO_ROOT),
                 "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                "SPOILER_TRAINING_SERVING_PATH": str(serving),
+                "SPOILER_BUNDLE_PATH": str(serving),
                 "SPOILER_TRAINING_VERSIONS_DIR": str(models / "versions")})
     for bundle, why in ((no_parity, "did not pass the parity gate"), (broken, "does not load")):
         result = subprocess.run([sys.executable, "-m", "training", "promote", str(bundle)],

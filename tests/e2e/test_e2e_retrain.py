@@ -69,7 +69,7 @@ def training_env(work: Path, pg: PostgresSettings) -> dict[str, str]:
         "SPOILER_PG_HOST": pg.host, "SPOILER_PG_PORT": str(pg.port),
         "SPOILER_PG_DATABASE": pg.database, "SPOILER_PG_USER": pg.user,
         "SPOILER_PG_PASSWORD": pg.password.get_secret_value(),
-        "SPOILER_TRAINING_SERVING_PATH": str(work / "models" / "serving"),
+        "SPOILER_BUNDLE_PATH": str(work / "models" / "serving"),
         "SPOILER_TRAINING_CHALLENGER_PATH": str(work / "models" / "challenger"),
         "SPOILER_TRAINING_VERSIONS_DIR": str(work / "models" / "versions"),
     })
@@ -95,7 +95,7 @@ def fill_from_replay(kafka: KafkaSettings, pg: PostgresSettings, unique_id: str,
     sink = service_factory("sink", ["-m", "sink", "run"],
                            {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
     worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_WORKER_BUNDLE_PATH": str(champion),
+        **env, "SPOILER_BUNDLE_PATH": str(champion),
         "SPOILER_WORKER_WEB_PORT": str(worker_port),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "faust")}).start()
     services = [sink, worker]

@@ -28,7 +28,8 @@ def bundle(path: Path, version: str) -> Path:
     path.mkdir(parents=True)
     (path / "bundle.json").write_text(json.dumps({
         "format_version": 2, "name": "n", "version": version, "max_length": 8,
-        "threshold": 0.5, "files": {}, "quality_floors": FLOORS}))
+        "threshold": 0.5, "files": {}, "quality_floors": FLOORS,
+        "created_at": "2026-12-01T12:00:00+00:00", "base_model": "tiny"}))
     return path
 
 
@@ -55,10 +56,10 @@ def test_autopilot_promotes_on_evidence_and_rolls_back_below_the_floor(
 ) -> None:
     migrate(pg_settings.conninfo())
     models = tmp_path / "models"
-    settings = TrainingSettings(serving_path=models / "serving",
+    settings = TrainingSettings(bundle_path=models / "serving",
                                 challenger_path=models / "challenger",
                                 versions_dir=models / "versions")
-    serving.point(settings.serving_path, bundle(models / "versions" / "v1", "v1"),
+    serving.point(settings.bundle_path, bundle(models / "versions" / "v1", "v1"),
                   settings.versions_dir)
     serving.point(settings.challenger_path, bundle(models / "versions" / "v2", "v2"),
                   settings.versions_dir)
@@ -74,7 +75,7 @@ def test_autopilot_promotes_on_evidence_and_rolls_back_below_the_floor(
     assert check.decision == "promote" and check.details["n"] == n
     assert check.details["accuracy_diff"] > 0.05 and check.details["mcnemar_p"] < 0.05
     # Disabled: it said what it would do, and did nothing.
-    assert serving.bundle_version(settings.serving_path) == "v1"
+    assert serving.bundle_version(settings.bundle_path) == "v1"
 
     # More labels needed than there are: hold.
     assert autopilot.decide(AutopilotSettings(min_labels=n + 1), settings,
@@ -86,7 +87,7 @@ def test_autopilot_promotes_on_evidence_and_rolls_back_below_the_floor(
     history.write_text(json.dumps({"action": "promote", "from_version": "v1",
                                    "to_version": "v2",
                                    "happened_at": happened.isoformat()}) + "\n")
-    serving.point(settings.serving_path, models / "versions" / "v2", settings.versions_dir)
+    serving.point(settings.bundle_path, models / "versions" / "v2", settings.versions_dir)
     later = rng.random(200) < 0.3
     insert(pg_settings, "v2", later, rng.random(200) < 0.6, happened + timedelta(seconds=5),
            prefix="late")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from spoiler_common.bundle import BundleManifest
 from stream_processor.model_holder import ModelHolder
 from training import autopilot, collect, serving
 from training.exceptions import DataError, PromotionError
@@ -93,7 +94,8 @@ def test_mixed_reviews_join_the_train_split_only() -> None:
 def fake_bundle(path: Path, version: str) -> Path:
     path.mkdir(parents=True)
     meta = {"format_version": 2, "name": "n", "version": version, "max_length": 8,
-            "threshold": 0.5, "files": {}}
+            "threshold": 0.5, "files": {}, "created_at": "2026-12-01T12:00:00+00:00",
+            "base_model": "tiny"}
     (path / "bundle.json").write_text(json.dumps(meta))
     return path
 
@@ -161,8 +163,12 @@ def test_prune_keeps_linked_and_newest(tmp_path: Path) -> None:
 
 
 def test_rollback_floor_reads_the_bundle_quality_floors() -> None:
-    meta = {"quality_floors": {"sizes": [30, 100, 1000], "metrics": {
-        "accuracy": {"expected": 0.9, "floor": [0.7, 0.8, 0.85]}}}}
+    meta = BundleManifest.from_json({
+        "format_version": 2, "name": "n", "version": "v", "max_length": 8, "threshold": 0.5,
+        "created_at": "2026-12-01T12:00:00+00:00", "base_model": "tiny",
+        "quality_floors": {"z": 3.0, "source": "test", "n": 450, "sizes": [30, 100, 1000],
+                           "metrics": {"accuracy": {"expected": 0.9,
+                                                    "floor": [0.7, 0.8, 0.85]}}}})
     good = autopilot.live_quality([(True, True)] * 90 + [(False, True)] * 10)
     assert autopilot.below_floor(meta, good) is None
     bad = autopilot.live_quality([(True, True)] * 70 + [(False, True)] * 30)

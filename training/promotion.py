@@ -241,6 +241,7 @@ def switch(action: Action, candidate: Candidate, *, registered_model: str | None
     with history.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(event, sort_keys=True) + "\n")
     event["recorded_in_postgres"] = record_postgres(event, pg)
+    event["next"] = "dvc commit -f models.dvc && git add models.dvc && dvc push"
     event["grafana_annotation"] = annotate_grafana(event, settings)
     protected = [settings.bundle_path, settings.challenger_path]
     if previous_version:

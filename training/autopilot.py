@@ -29,6 +29,7 @@ from spoiler_common.comparison import compare_paired
 from spoiler_common.drift import SizeCurve
 from spoiler_common.settings import PostgresSettings, load_settings
 from training import promotion, serving
+from training.exceptions import TrainingError
 from training.settings import AutopilotSettings, TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -148,10 +149,19 @@ def run(auto: AutopilotSettings, settings: TrainingSettings, registered_model: s
     pg = load_settings(PostgresSettings)
     log.info("Autopilot started enabled=%s min_labels=%d alpha=%s interval_s=%s", auto.enabled,
              auto.min_labels, auto.alpha, auto.interval_s)
+    import psycopg
+
     while True:
         try:
             step(auto, settings, registered_model, pg)
-        except Exception as exc:  # a database blip must not end the loop; the next try may work
+        except psycopg.Error as exc:
+            if once:
+                why = " ".join(str(exc).split())
+                raise TrainingError(f"autopilot cannot read PostgreSQL at {pg.host}:{pg.port}/"
+                                    f"{pg.database} ({why}); start the stack or set "
+                                    "SPOILER_PG_*") from exc
+            log.warning("Autopilot check failed (%s); retrying in %.0fs", exc, auto.interval_s)
+        except Exception as exc:  # a blip must not end the loop; the next try may work
             if once:
                 raise
             log.warning("Autopilot check failed (%s); retrying in %.0fs", exc, auto.interval_s)

@@ -101,7 +101,8 @@ def fetch(params: CollectParams, pg: PostgresSettings | None = None
         raise CollectError(f"PostgreSQL at {where} has no review_outcomes view ({exc}); "
                            "apply the sink's migrations: `python -m sink migrate`") from exc
     except psycopg.OperationalError as exc:
-        raise CollectError(f"cannot reach PostgreSQL at {where} ({str(exc).strip()}); start "
+        why = " ".join(str(exc).split())
+        raise CollectError(f"cannot reach PostgreSQL at {where} ({why}); start "
                            "the stack (`make stack-up`) or set SPOILER_PG_HOST, SPOILER_PG_PORT, "
                            "SPOILER_PG_DATABASE and SPOILER_PG_PASSWORD") from exc
     rows.reverse()

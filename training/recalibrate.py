@@ -39,6 +39,7 @@ from training.data import read_split
 from training.exceptions import TrainingError
 from training.metrics import tune_threshold
 from training.package import new_manifest, seal
+from training.progress import Progress
 from training.train import texts_digest
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ TRAIN_INFO = "train.json"
 SPLITS = ("train", "validation", "test")
 # The split the calibration and threshold are fitted on (the manifest records it).
 FIT_SPLIT = "train"
-SCORE_SLICE = 256  # texts per progress line
+SCORE_SLICE = 64  # texts per progress step
 
 
 def _champion(champion: Path) -> Any:
@@ -70,14 +71,11 @@ def champion_identity(champion: Path, recipe: str) -> dict[str, Any]:
             "default_variant": manifest.default_variant}
 
 
-def _score(bundle: Any, texts: list[str], split: str) -> BatchPrediction:
-    parts: list[BatchPrediction] = []
+def _score(bundle: Any, texts: list[str], progress: Progress) -> BatchPrediction:
+    parts: list[BatchPrediction] = [bundle.predict_raw([])]
     for start in range(0, len(texts), SCORE_SLICE):
         parts.append(bundle.predict_raw(texts[start:start + SCORE_SLICE]))
-        log.info("Scored split=%s with the champion %d/%d", split,
-                 min(start + SCORE_SLICE, len(texts)), len(texts))
-    if not parts:
-        return bundle.predict_raw([])  # type: ignore[no-any-return]
+        progress.advance(len(parts[-1].probabilities))
     return BatchPrediction(np.concatenate([p.probabilities for p in parts]),
                            [t for p in parts for t in p.input_tokens],
                            [u for p in parts for u in p.unknown_tokens])
@@ -92,13 +90,14 @@ def snapshot(champion: Path, prepared: Path, out_dir: Path) -> dict[str, Any]:
     for file in (*BUNDLE_FILES, BUNDLE_JSON):
         shutil.copy2(bundle.path / file, out_dir / "champion" / file)
     splits: dict[str, Any] = {}
-    for split in SPLITS:
-        texts = [r["text"] for r in read_split(prepared, split)]
-        pred = _score(bundle, texts, split)
-        splits[split] = {"texts_sha256": texts_digest(texts),
-                         "scores": pred.probabilities.tolist(),
-                         "input_tokens": list(pred.input_tokens),
-                         "unknown_tokens": list(pred.unknown_tokens)}
+    texts = {split: [r["text"] for r in read_split(prepared, split)] for split in SPLITS}
+    with Progress("Scoring with the champion", sum(map(len, texts.values()))) as progress:
+        for split in SPLITS:
+            pred = _score(bundle, texts[split], progress)
+            splits[split] = {"texts_sha256": texts_digest(texts[split]),
+                             "scores": pred.probabilities.tolist(),
+                             "input_tokens": list(pred.input_tokens),
+                             "unknown_tokens": list(pred.unknown_tokens)}
     (out_dir / RAW_SCORES).write_text(json.dumps(
         {"variant": bundle.variant, "champion_version": bundle.version, "splits": splits}))
     info = {"recipe": RECIPE, "parent_version": bundle.version,
@@ -159,9 +158,8 @@ def refit(labels: np.ndarray, raw: np.ndarray, seed: int = 42
     """Calibration (chosen by cross-fitted Brier, as training does) and the threshold of
     max spoiler F1 on the calibrated scores, both from one split's labels and raw scores."""
     labels = np.asarray(labels, dtype=int)
-    calibration, report = calibrate.choose(labels, raw, seed)
-    report = {**report, "selected_by": f"{FIT_SPLIT}_brier", "fitted_on": FIT_SPLIT,
-              "n": len(labels)}
+    calibration, report = calibrate.choose(labels, raw, seed, split=FIT_SPLIT)
+    report = {**report, "fitted_on": FIT_SPLIT, "n": len(labels)}
     threshold = tune_threshold(labels, calibration.apply(np.asarray(raw, dtype=float)))
     return calibration, report, threshold
 

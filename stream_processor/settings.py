@@ -25,6 +25,13 @@ class WorkerSettings(BaseSettings):
         "auto", description="Which ONNX graph to serve: auto = the bundle's `default_variant` "
         "(the fastest graph that passed its parity gate).")
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker.")
+    challenger_path: Path | None = Field(
+        None, description="A challenger bundle to score in shadow beside the served one (unset = "
+        "off): its predictions go to the shadow-predictions topic, never to the product. "
+        "Hot-reloaded like the champion; one that fails to load or to score never affects it.")
+    challenger_share: float = Field(
+        1.0, ge=0.0, le=1.0, description="Share of reviews the challenger scores, chosen by a "
+        "hash of review_id (the same reviews in every worker and on every replay).")
     batch_size: int = Field(16, ge=1, le=1024, description="Most reviews per model call.")
     batch_wait_ms: float = Field(
         50.0, ge=1.0, le=10_000.0, description="Longest wait to fill a batch before running it."
@@ -72,7 +79,8 @@ class WorkerSettings(BaseSettings):
     )
     fault_hook: str | None = Field(
         None, description="Fault-injection tests only: `module:function` called before each "
-        "message is handled, each model call and each send (leave unset).",
+        "message is handled, each model call (champion and challenger) and each send (leave "
+        "unset).",
     )
     log_level: str = Field("INFO", description="Logging level.")
 

@@ -147,9 +147,9 @@ class WorkerMetrics:
         self._challenger = (name, version)
         self.challenger_loaded.set(1)
 
-    def enable_challenger(self) -> None:
+    def enable_challenger(self, loaded: bool) -> None:
         """Shadow scoring is configured: its series exist (at 0) before anything happens."""
-        self.challenger_loaded.set(0)
+        self.challenger_loaded.set(1 if loaded else 0)
         for stage in ("inference", "send"):
             self.challenger_failures.labels(stage=stage)
         for reason in ("not_sampled", "not_loaded", "same_version"):

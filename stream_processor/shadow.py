@@ -86,7 +86,7 @@ class ShadowScorer:
         self.fault_hook = fault_hook
         self._last_log = 0.0
         self._unlogged = 0
-        metrics.enable_challenger()
+        metrics.enable_challenger(loaded=holder.ready)
 
     def _log_failure(self, what: str, count: int, exc: BaseException | str) -> None:
         self._unlogged += count

@@ -308,9 +308,49 @@ def model() -> dict[str, Any]:
     lay.add(timeseries("Live score distribution (worker histogram, share per bucket)", [prom(
         "sum by (le) (rate(spoiler_worker_score_bucket[5m])) / ignoring (le) group_left "
         "sum(rate(spoiler_worker_score_count[5m]))", "le {{le}}")], unit="percentunit"), w=24)
+    challenger_panels(lay)
     return dashboard("spoiler-model", "spoiler-stream: Model quality and drift",
                      "Accuracy on delayed labels, the label-free estimate, score and input "
                      "drift, per model version and window.", lay)
+
+
+VERDICT_MAPPINGS = [{"type": "value", "options": {
+    "1": {"text": "challenger better", "color": "green"},
+    "0": {"text": "no significant difference", "color": "blue"},
+    "-1": {"text": "challenger worse", "color": "red"}}}]
+
+
+def challenger_panels(lay: Layout) -> None:
+    """Champion vs challenger (shadow scoring, monitoring/comparison.py), side by side.
+
+    Kept in one function so the panels move as a unit (e.g. to another dashboard
+    builder). Series exist only with a challenger and enough labelled reviews.
+    """
+    sel = f'{W}, champion_version=~"$model_version"'
+    lay.add(timeseries("Champion vs challenger on the same labelled reviews", [
+        prom(f"spoiler_comparison_accuracy{{{sel}}}",
+             "accuracy {{role}} ({{champion_version}} vs {{challenger_version}})"),
+        prom(f"spoiler_comparison_f1{{{sel}}}", "F1 {{role}}"),
+        prom(f"spoiler_comparison_roc_auc{{{sel}}}", "ROC-AUC {{role}}"),
+    ], unit="percentunit", minmax=(0, 1),
+        description="Both models on the reviews both scored that have a label (role = "
+        "champion: the served model; challenger: scored in shadow). Absent below "
+        "SPOILER_MONITOR_MIN_COMPARISON_LABELS labelled reviews."), w=10)
+    lay.add(timeseries("Challenger − champion, with confidence interval", [
+        prom(f"spoiler_comparison_difference{{{sel}}}", "{{metric}}"),
+        prom(f"spoiler_comparison_difference_low{{{sel}}}", "{{metric}} low"),
+        prom(f"spoiler_comparison_difference_high{{{sel}}}", "{{metric}} high"),
+    ], unit="percentunit", thresholds=[("red", None), ("green", 0)],
+        description="Paired-bootstrap interval (1 - alpha) of each difference: above 0 "
+        "throughout = the challenger is better on that metric."), w=8)
+    lay.add(stat("Verdict (McNemar), p-value, agreement, labels", [
+        prom(f"spoiler_comparison_verdict{{{sel}}}", "verdict", instant=True),
+        prom(f"spoiler_comparison_mcnemar_p_value{{{sel}}}", "McNemar p", instant=True),
+        prom(f"spoiler_comparison_agreement{{{sel}}}", "agreement", instant=True),
+        prom(f"spoiler_comparison_labelled{{{sel}}}", "labelled reviews", instant=True),
+    ], mappings=VERDICT_MAPPINGS, description="Verdict: McNemar's test of equal accuracy at "
+        "SPOILER_MONITOR_COMPARISON_ALPHA (alerts ChallengerBetter / ChallengerWorse when it "
+        "holds 15 minutes on the alert window); agreement: share labelled alike."), w=6)
 
 
 def data() -> dict[str, Any]:

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 from spoiler_common.settings import REPO_ROOT, settings_config
@@ -83,6 +83,13 @@ class WorkerSettings(BaseSettings):
         "unset).",
     )
     log_level: str = Field("INFO", description="Logging level.")
+
+    @field_validator("challenger_path", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        # `SPOILER_WORKER_CHALLENGER_PATH=` (as compose passes an unset variable) means
+        # off, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 __all__ = ["WorkerSettings"]

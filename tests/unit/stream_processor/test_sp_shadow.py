@@ -147,3 +147,12 @@ def test_in_share_edges_and_stability() -> None:
     # nested: a larger share keeps every review a smaller one picked
     assert all(in_share(i, 0.5) for i in ids if in_share(i, 0.25))
     assert in_share("review-7", 0.5) == in_share("review-7", 0.5)
+
+
+def test_an_empty_challenger_path_means_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stream_processor.settings import WorkerSettings
+
+    monkeypatch.setenv("SPOILER_WORKER_CHALLENGER_PATH", "")
+    assert WorkerSettings().challenger_path is None
+    monkeypatch.setenv("SPOILER_WORKER_CHALLENGER_PATH", "/models/challenger")
+    assert WorkerSettings().challenger_path == Path("/models/challenger")

@@ -25,7 +25,7 @@ from stream_processor.metrics import WorkerMetrics
 from stream_processor.model_holder import Loader, ModelHolder, ReloadResult, runtime_loader
 from stream_processor.processing import BatchHandler, FaultHook, Headers, RawMessage, RetryPolicy
 from stream_processor.settings import WorkerSettings
-from stream_processor.shadow import ShadowScorer
+from stream_processor.shadow import ShadowScorer, low_priority, shadow_executor
 from stream_processor.web import register_views
 
 log = logging.getLogger(__name__)
@@ -141,11 +141,11 @@ class StreamWorker:
             return None
         holder = ModelHolder(
             settings.challenger_path, variant=settings.variant, threads=settings.threads,
-            loader=loader, on_change=lambda m: self.metrics.set_challenger(m.name, m.version),
-            setting="SPOILER_WORKER_CHALLENGER_PATH", role="challenger",
+            loader=low_priority(loader), setting="SPOILER_WORKER_CHALLENGER_PATH",
+            on_change=lambda m: self.metrics.set_challenger(m.name, m.version),
+            role="challenger",
         )
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow-inference")
-        return ShadowScorer(holder, share=settings.challenger_share, executor=executor,
+        return ShadowScorer(holder, share=settings.challenger_share, executor=shadow_executor(),
                             metrics=self.metrics, fault_hook=fault_hook)
 
     async def _send(self, topic: str, key: bytes | None, value: bytes,

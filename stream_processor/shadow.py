@@ -14,8 +14,11 @@ prediction Kafka refuses costs only those shadow predictions (counted in
 dead letter, a pause or a retry of the champion's batch.
 
 The challenger runs in its own inference thread while the champion runs in
-its own, so with a core to spare the champion's batch is not slowed at all,
-and on a saturated machine by about the challenger's own inference time.
+its own, so with a core to spare the champion's batch is not slowed at all.
+That thread runs at a lower scheduling priority (nice +10, Linux): on a saturated
+machine the champion's model call keeps the CPU, and the challenger uses what is
+left, so the batch waits at most about the challenger's own inference time
+instead of both calls slowing each other down.
 """
 
 from __future__ import annotations
@@ -23,15 +26,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from spoiler_common.contracts import ReviewPublished, SpoilerPredicted
 from stream_processor.metrics import WorkerMetrics
-from stream_processor.model_holder import Model, ModelHolder
+from stream_processor.model_holder import Loader, Model, ModelHolder
 from stream_processor.prediction import prediction_for
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,45 @@ FaultHook = Callable[[str, object], None]
 # Failures are logged at most this often (a broken challenger fails every batch).
 LOG_EVERY_S = 60.0
 _HASH_SPACE = 2**64
+
+
+# Added to the shadow inference thread's niceness (19 is the lowest priority).
+SHADOW_NICE = 10
+
+
+def lower_thread_priority(increment: int = SHADOW_NICE) -> None:
+    """Make the calling thread yield the CPU to the others (Linux schedules threads alone).
+
+    An executor initializer for the shadow thread. Raising one's own niceness needs no
+    privilege; where the platform has no per-thread niceness it is skipped (logged).
+    """
+    try:
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
+    except (AttributeError, OSError) as exc:
+        log.info("Shadow inference thread keeps the normal priority: %s", exc)
+
+
+def shadow_executor() -> ThreadPoolExecutor:
+    """The challenger's own inference thread, at a lower priority than the champion's."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow-inference",
+                              initializer=lower_thread_priority)
+
+
+def low_priority(loader: Loader) -> Loader:
+    """`loader` run in a fresh low-priority thread.
+
+    onnxruntime's intra-op threads (SPOILER_WORKER_THREADS > 1) inherit the priority
+    of the thread that creates the session. Not the shadow thread itself: a reload
+    must not hold up the shadow scoring a champion's batch may be waiting for.
+    """
+    def load(path: Path, variant: str, threads: int) -> Model:
+        with ThreadPoolExecutor(1, thread_name_prefix="shadow-load",
+                                initializer=lower_thread_priority) as pool:
+            return pool.submit(loader, path, variant, threads).result()
+
+    return load
 
 
 def in_share(review_id: str, share: float) -> bool:
@@ -169,4 +214,13 @@ class ShadowScorer:
         return out
 
 
-__all__ = ["LOG_EVERY_S", "ShadowItem", "ShadowScorer", "in_share"]
+__all__ = [
+    "LOG_EVERY_S",
+    "SHADOW_NICE",
+    "ShadowItem",
+    "ShadowScorer",
+    "in_share",
+    "low_priority",
+    "lower_thread_priority",
+    "shadow_executor",
+]

@@ -156,3 +156,17 @@ def test_an_empty_challenger_path_means_off(monkeypatch: pytest.MonkeyPatch) -> 
     assert WorkerSettings().challenger_path is None
     monkeypatch.setenv("SPOILER_WORKER_CHALLENGER_PATH", "/models/challenger")
     assert WorkerSettings().challenger_path == Path("/models/challenger")
+
+
+def test_the_shadow_thread_runs_at_a_lower_priority_than_the_caller() -> None:
+    import os
+    import threading
+
+    from stream_processor.shadow import SHADOW_NICE, shadow_executor
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    theirs = shadow_executor().submit(
+        lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+    assert theirs == min(19, mine + SHADOW_NICE)
+    # and the caller's own priority is untouched
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine

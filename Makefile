@@ -62,10 +62,10 @@ promote: deps ## Point the MLflow alias `champion` at the latest version and ser
 	@$(PY) -m training promote latest
 
 schemas: deps ## Regenerate the JSON Schema files from the contracts
-	@$(PY) -m spoiler_common.contracts_cli export
+	@$(PY) -m spoiler_tools.contracts_cli export
 
 docs: deps ## Regenerate the README's settings table
-	@$(PY) -m spoiler_common.settings_doc --write README.md
+	@$(PY) -m tools.settings_doc --write README.md
 
 compose-check: ## Validate compose.yaml without a Docker daemon
 	@docker-compose --env-file .env.example -f compose.yaml config -q && echo "compose.yaml is valid"

@@ -19,13 +19,13 @@ from producer.normalize import to_review
 from producer.replay import ReplayOptions, replay
 from producer.settings import ProducerSettings
 from producer.sources import file_passes
-from producer.synth import generate
-from producer.synth.writer import write_jsonl
 from spoiler_common.contracts import encode, headers_for
 from spoiler_common.kafka import admin_client
 from spoiler_common.kafka import producer as build_producer
 from spoiler_common.settings import KafkaSettings
 from spoiler_common.topics import ensure_topics, topic_name, topic_specs
+from synth import generate
+from synth.writer import write_jsonl
 
 ROUNDS = 2
 

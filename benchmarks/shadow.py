@@ -131,14 +131,14 @@ def drain(bundle: Path, batch: list[ReviewPublished], challenger: Path | None) -
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from spoiler_common.model_runtime import read_metadata
+    from spoiler_common.bundle import read_manifest
 
     n = 200 if quick else 600
     rounds = 1 if quick else 2
     bundle = served_bundle()
     challenger = challenger_of(bundle)
-    meta = read_metadata(bundle)
-    log(f"champion {meta['name']} {meta['version']} (max_length {meta['max_length']}) at "
+    meta = read_manifest(bundle)
+    log(f"champion {meta.name} {meta.version} (max_length {meta.max_length}) at "
         f"{bundle}; challenger at {challenger}")
     batch = reviews(n)
     off: list[dict[str, Any]] = []
@@ -159,7 +159,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                                     for x in on)
     extra_s = 1 / rate_on - 1 / rate_off
     results = {
-        "n": n, "rounds": rounds, "bundle": f"{meta['name']} {meta['version']}",
+        "n": n, "rounds": rounds, "bundle": f"{meta.name} {meta.version}",
         "champion_reviews_per_s_off": rate_off, "champion_reviews_per_s_on": rate_on,
         "extra_s_per_review": extra_s, "challenger_alone_s_per_review": challenger_s,
         "challenger_in_worker_s_per_review": in_worker_s,

@@ -154,7 +154,7 @@ class Bench:
 
         self.port = free_port()
         env = {**os.environ, "SPOILER_KAFKA_TOPIC_PREFIX": self.prefix,
-               "SPOILER_WORKER_BUNDLE_PATH": str(self.bundle),
+               "SPOILER_BUNDLE_PATH": str(self.bundle),
                "SPOILER_WORKER_APP_ID": f"bench-{self.prefix}",
                "SPOILER_WORKER_WEB_PORT": str(self.port),
                "SPOILER_WORKER_THREADS": str(THREADS),

@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 from confluent_kafka import KafkaException
@@ -17,6 +16,7 @@ from monitoring.exceptions import MonitorError
 from monitoring.exporter import MonitorMetrics
 from monitoring.grafana import Notifier, NullNotifier
 from monitoring.settings import MonitorSettings
+from spoiler_common.bundle import manifest_file
 from spoiler_common.drift import STATISTICS
 from spoiler_common.settings import KafkaSettings, PostgresSettings
 from spoiler_common.topics import topic_specs
@@ -47,20 +47,19 @@ class Monitor:
 
     # -- inputs -------------------------------------------------------------
     def _load_reference(self) -> reference.Reference | None:
-        path = self.settings.bundle_path
-        file = path / "bundle.json" if path.is_dir() else path
+        file = manifest_file(self.settings.bundle_path)
         try:
             mtime = file.stat().st_mtime
         except OSError:
             if self._reference_mtime is not None or self._reference is None:
                 log.warning("No bundle.json at %s: drift and the estimate are not reported "
-                            "until it appears (SPOILER_MONITOR_BUNDLE_PATH).", file)
+                            "until it appears (SPOILER_BUNDLE_PATH).", file)
             self._reference_mtime = None
             self._reference = None
             return None
         if mtime != self._reference_mtime:
             try:
-                self._reference = reference.load(Path(file))
+                self._reference = reference.load(file)
                 log.info("Loaded the drift reference. model_version=%s bundle=%s",
                          self._reference.model_version, file)
             except MonitorError as exc:
@@ -126,7 +125,7 @@ class Monitor:
                 self._unreferenced.add(version)
                 log.warning("Predictions of a model version other than the bundle's: their "
                             "drift, floors and bounds are not reported. model_version=%s "
-                            "bundle_version=%s (SPOILER_MONITOR_BUNDLE_PATH)", version,
+                            "bundle_version=%s (SPOILER_BUNDLE_PATH)", version,
                             ref.model_version)
             for name, secs in windows.items():
                 out += window.compute(rows, snap.now, name, secs, version, ref, mins)

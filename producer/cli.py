@@ -17,10 +17,10 @@ from producer.progress import ProgressReporter
 from producer.replay import ReplayOptions, replay
 from producer.settings import ProducerSettings
 from producer.sources import Pass, file_passes, synth_passes
-from producer.synth import SCENARIOS, generate
-from producer.synth.writer import write_jsonl
 from spoiler_common.logging_setup import configure_logging
 from spoiler_common.settings import KafkaSettings
+from synth import SCENARIOS, generate
+from synth.writer import write_jsonl
 
 log = logging.getLogger(__name__)
 

@@ -97,7 +97,7 @@ class ModelHolder:
         threads: int = 1,
         loader: Loader = runtime_loader,
         on_change: Callable[[Model], None] | None = None,
-        setting: str = "SPOILER_WORKER_BUNDLE_PATH",
+        setting: str = "SPOILER_BUNDLE_PATH",
         role: str = "champion",
     ) -> None:
         self.path = path

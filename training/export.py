@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from spoiler_common.model_runtime import TOKENIZER_FILE, VARIANT_FILES, load_bundle
+from spoiler_common.bundle import TOKENIZER_FILE, VARIANT_FILES
+from spoiler_common.model_runtime import load_bundle
 from training.data import read_split
 from training.exceptions import ParityGateError, TrainingError
-from training.package import base_metadata, write_bundle_json
+from training.package import new_manifest, seal
 from training.params import ExportParams
 
 log = logging.getLogger(__name__)
@@ -146,10 +147,10 @@ def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams) ->
     to_onnx(model_dir, out_dir / VARIANT_FILES["fp32"], params.opset)
     quantize(out_dir / VARIANT_FILES["fp32"], out_dir / VARIANT_FILES["int8"])
     save_runtime_tokenizer(model_dir, out_dir / TOKENIZER_FILE)
-    meta = base_metadata(name="export", version="export", base_model=info["base_model"],
-                         max_length=info["max_length"], truncation=info["truncation"],
-                         threshold=PARITY_THRESHOLD)
-    write_bundle_json(out_dir, meta)
+    manifest = seal(out_dir, new_manifest(
+        name="export", version="export", base_model=info["base_model"],
+        max_length=info["max_length"], truncation=info["truncation"],
+        threshold=PARITY_THRESHOLD))
     texts = [r["text"] for r in read_split(prepared, "validation")]
     report, served = parity(model_dir, out_dir, texts, params.min_label_agreement)
     report["seconds"] = round(time.monotonic() - started, 1)
@@ -168,7 +169,5 @@ def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams) ->
     (out_dir / SERVED_SCORES).write_text(json.dumps(
         {"variant": report["served_variant"], "texts_sha256": texts_digest(texts),
          "scores": served.tolist()}))
-    meta["parity"] = report
-    meta["default_variant"] = report["served_variant"]
-    write_bundle_json(out_dir, meta)
+    seal(out_dir, manifest.updated(parity=report, default_variant=report["served_variant"]))
     return report

@@ -110,7 +110,7 @@ def test_fuzzed_messages_on_every_topic_end_processed_or_dead_lettered(
     worker_port = free_port()
     worker_env.update({
         "SPOILER_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
-        "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_WORKER_APP_ID": f"fuzz-worker-{unique_id}",
         "SPOILER_WORKER_WEB_PORT": str(worker_port),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "faust"),
@@ -223,7 +223,7 @@ def _run_and_check(kit: SinkKit, sink: SinkProcess, worker: WorkerProc, plan: li
 def _monitor_survives(pg: PostgresSettings, bundle: Path) -> None:
     """The monitor's recomputation over the fuzzed database finishes without an error."""
     env = {**os.environ, "SPOILER_PG_DATABASE": pg.database, "SPOILER_MONITOR_KAFKA_LAG": "false",
-           "SPOILER_MONITOR_BUNDLE_PATH": str(bundle)}
+           "SPOILER_BUNDLE_PATH": str(bundle)}
     result = subprocess.run([sys.executable, "-m", "monitoring", "once", "--json"], cwd=REPO_ROOT,
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

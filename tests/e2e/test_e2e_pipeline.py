@@ -79,11 +79,11 @@ def test_two_thousand_reviews_end_to_end(
     sink = service_factory("sink", ["-m", "sink", "run"],
                            {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
     worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        **env, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_WORKER_WEB_PORT": str(worker_port),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "faust")}).start()
     monitor = service_factory("monitor", ["-m", "monitoring", "run"], {
-        **env, "SPOILER_MONITOR_BUNDLE_PATH": str(tiny_bundle),
+        **env, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_MONITOR_METRICS_PORT": str(monitor_port),
         "SPOILER_MONITOR_INTERVAL_S": "2"}).start()
     services = [sink, worker, monitor]

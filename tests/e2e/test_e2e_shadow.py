@@ -78,7 +78,7 @@ def test_every_review_is_scored_by_both_and_the_champion_stays_the_product(
     n = 120
     env = pipeline_env(kafka_settings, pg_settings, unique_id)
     services, _ = start(service_factory, ports, env, tmp_path, {
-        "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_WORKER_CHALLENGER_PATH": str(tiny_challenger_bundle)})
     reviews = [review(i, f"{TEXTS[i % len(TEXTS)]} ({i})") for i in range(n)]
     send_reviews(kafka_settings, topics["reviews"].name, reviews)
@@ -122,7 +122,7 @@ def test_a_broken_challenger_leaves_the_champion_stream_intact(
     failing = tmp_path / "challenger-fails"
     env = pipeline_env(kafka_settings, pg_settings, unique_id)
     services, port = start(service_factory, ports, env, tmp_path, {
-        "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_WORKER_CHALLENGER_PATH": str(link),
         "SPOILER_WORKER_FAULT_HOOK": "tests.integration.stream_processor.fault_hooks:hook",
         "SP_TEST_CHALLENGER_BROKEN": str(failing)})

@@ -140,7 +140,7 @@ def test_compose_file_validates() -> None:
 def test_topics_cli_reports_ok_for_declared_topics(kafka_settings: KafkaSettings,
                                                   topics: dict[str, TopicSpec]) -> None:
     result = subprocess.run(
-        [str(REPO_ROOT / ".venv/bin/python"), "-m", "spoiler_common.topics_cli", "ensure"],
+        [str(REPO_ROOT / ".venv/bin/python"), "-m", "spoiler_tools.topics_cli", "ensure"],
         env={"SPOILER_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix, "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=60,
     )
@@ -150,7 +150,7 @@ def test_topics_cli_reports_ok_for_declared_topics(kafka_settings: KafkaSettings
 
 def test_topics_cli_fails_clearly_without_a_broker() -> None:
     result = subprocess.run(
-        [str(REPO_ROOT / ".venv/bin/python"), "-m", "spoiler_common.topics_cli", "ensure",
+        [str(REPO_ROOT / ".venv/bin/python"), "-m", "spoiler_tools.topics_cli", "ensure",
          "--timeout", "3"],
         env={"SPOILER_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=60,

@@ -118,7 +118,7 @@ def test_every_panel_query_returns_data(
         "SPOILER_SINK_METRICS_HOST": "127.0.0.1",
         "SPOILER_SINK_GROUP_ID": f"mon-sink-{unique_id}"})
     procs.start("stream_processor", ["stream_processor", "worker"], {
-        **common, "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        **common, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         # A challenger in shadow: the champion/challenger panels need one.
         "SPOILER_WORKER_CHALLENGER_PATH": str(tiny_challenger_bundle),
         "SPOILER_WORKER_APP_ID": f"mon-worker-{unique_id}",

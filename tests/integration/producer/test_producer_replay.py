@@ -12,11 +12,11 @@ from producer.normalize import to_review
 from producer.replay import ReplayOptions, replay
 from producer.settings import ProducerSettings
 from producer.sources import file_passes, synth_passes
-from producer.synth import generate
-from producer.synth.writer import write_jsonl
 from spoiler_common.contracts import LabelArrived, ReviewPublished, decode
 from spoiler_common.settings import KafkaSettings
 from spoiler_common.topics import TopicSpec
+from synth import generate
+from synth.writer import write_jsonl
 
 from .conftest import read_all, topic_count
 

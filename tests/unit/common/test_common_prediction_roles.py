@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from spoiler_common.contracts import SpoilerPredicted, decode, encode, headers_for
-from spoiler_common.contracts_cli import schema_documents
 from spoiler_common.exceptions import ContractError
+from spoiler_tools.contracts_cli import schema_documents
 
 pytestmark = pytest.mark.unit
 

@@ -22,7 +22,7 @@ def test_port_in_use_gives_one_clear_line(tmp_path, free_port: int) -> None:
                  str(free_port), "SPOILER_PG_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
             capture_output=True, text=True, cwd=tmp_path, timeout=60,
         )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert f"port {free_port} is already in use" in result.stderr
     assert "SPOILER_STACK_PROMETHEUS_PORT" in result.stderr
     assert "Traceback" not in result.stderr

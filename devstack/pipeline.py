@@ -19,8 +19,8 @@ from pathlib import Path
 
 import typer
 
+from devstack.exceptions import StackError
 from devstack.procs import (
-    StackError,
     port_open,
     require_port_free,
     stop_pid,

@@ -28,7 +28,13 @@ from psycopg import sql
 from devstack.procs import free_port
 from spoiler_common.kafka import admin_client
 from spoiler_common.model_runtime import load_bundle, model_text
-from spoiler_common.settings import DEFAULT_BUNDLE_PATH, REPO_ROOT, KafkaSettings, PostgresSettings
+from spoiler_common.settings import (
+    DEFAULT_BUNDLE_PATH,
+    REPO_ROOT,
+    KafkaSettings,
+    PostgresSettings,
+    load_settings,
+)
 from spoiler_common.topics import ensure_topics, topic_specs
 
 PY = sys.executable
@@ -81,7 +87,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     ensure_topics(admin, specs)
     with psycopg.connect(base_pg.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    pg = base_pg.model_copy(update={"database": database})
+    pg = load_settings(PostgresSettings, database=database)
     assert pg.password is not None
     bundle_path = _bundle(work)
     reviews = work / "reviews.jsonl"

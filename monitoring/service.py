@@ -18,7 +18,7 @@ from monitoring.grafana import Notifier, NullNotifier
 from monitoring.settings import MonitorSettings
 from spoiler_common.bundle import manifest_file
 from spoiler_common.drift import STATISTICS
-from spoiler_common.settings import KafkaSettings, PostgresSettings
+from spoiler_common.settings import KafkaSettings, PostgresSettings, load_settings
 from spoiler_common.topics import topic_specs
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Monitor:
-    """Everything one recomputation needs, wired once by `bootstrap`."""
+    """Everything one recomputation needs, wired once by `build_monitor`."""
 
     settings: MonitorSettings
     pg: PostgresSettings
@@ -227,19 +227,25 @@ class Monitor:
             self._conn = None
 
 
-def bootstrap(settings: MonitorSettings | None = None, pg: PostgresSettings | None = None,
-              kafka: KafkaSettings | None = None, notifier: Notifier | None = None) -> Monitor:
-    """Wire settings, clients and the notifier once (tests pass their own)."""
+def build_monitor(settings: MonitorSettings | None = None, pg: PostgresSettings | None = None,
+                  kafka: KafkaSettings | None = None, notifier: Notifier | None = None,
+                  ) -> Monitor:
+    """The bootstrap: settings (from the environment unless given) → a wired monitor.
+
+    Kafka's admin client only when `kafka_lag` is on; the Grafana notifier from the
+    settings unless one is given (tests pass their own). An invalid setting raises
+    ConfigError before anything connects.
+    """
     from monitoring import grafana
     from spoiler_common.kafka import admin_client
 
-    settings = settings or MonitorSettings()
-    pg = pg or PostgresSettings()
+    settings = settings or load_settings(MonitorSettings)
+    pg = pg or load_settings(PostgresSettings)
     if settings.kafka_lag:
-        kafka = kafka or KafkaSettings()
+        kafka = kafka or load_settings(KafkaSettings)
     admin = admin_client(kafka) if kafka is not None and settings.kafka_lag else None
     return Monitor(settings=settings, pg=pg, kafka=kafka if admin else None,
                    notifier=notifier or grafana.notifier(settings), admin=admin)
 
 
-__all__ = ["Monitor", "bootstrap"]
+__all__ = ["Monitor", "build_monitor"]

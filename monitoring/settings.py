@@ -42,7 +42,7 @@ class MonitorSettings(BundleSettings):
         "becomes the `window` label value.",
     )
     metrics_host: str = Field("0.0.0.0", description="Address the /metrics endpoint binds.")
-    metrics_port: int = Field(9103, description="Port of the /metrics endpoint.")
+    metrics_port: int = Field(9103, ge=1, le=65535, description="Port of the /metrics endpoint.")
     max_rows: int = Field(
         500_000, gt=0,
         description="Most rows read per recomputation (newest first); a window with more rows "

@@ -1,14 +1,16 @@
-"""`python -m training <command>`: one command per pipeline step (what dvc.yaml runs).
+"""`spoiler-train` (= `python -m training <command>`): one command per pipeline step (what
+dvc.yaml runs).
 
-Thin: parse options, read params, call the step's `run`; errors of ours are
-printed as one line with the fix and exit code 2.
+Thin: parse options, read params, call the step's `run`. Exit codes (docs/model.md):
+0 done; 1 an unexpected error, logged with its traceback; 2 wrong input or
+configuration (a missing or invalid file, parameter or bundle, a base model that
+cannot be loaded, a gate the model fails), one line on stderr that says what to fix.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import typer
 
 from spoiler_common.exceptions import SpoilerStreamError
+from spoiler_common.logging_setup import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Model pipeline: prepare, train, export, evaluate, package, register.")
@@ -266,9 +269,12 @@ def crossval(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """The console script: logging configured once, then the command."""
+    configure_logging()
     # Libraries' chatter (optimum export warnings, HF hub) is not ours to show at INFO.
     for noisy in ("optimum", "transformers", "onnxruntime", "matplotlib", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     app()
+
+
+__all__ = ["app", "main"]

@@ -290,7 +290,12 @@ class BatchHandler:
             if self.recent.seen(review.review_id):
                 self.metrics.duplicates.inc()
         if shadow_task is not None:
-            outgoing += await self._shadow_outgoing(shadow_task, valid)
+            # Only beside a champion prediction: a review the champion dead-lettered is
+            # not processed (its replay scores both again), and a lone shadow row pairs
+            # with nothing.
+            predicted = {o.prediction.review_id for o in outgoing if o.prediction is not None}
+            outgoing += [o for o in await self._shadow_outgoing(shadow_task, valid)
+                         if o.prediction is not None and o.prediction.review_id in predicted]
 
         sent = await self._deliver(outgoing)
         predictions = [o.prediction for o in sent if o.prediction is not None and not o.shadow]

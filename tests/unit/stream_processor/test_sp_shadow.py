@@ -102,6 +102,14 @@ def test_a_failing_challenger_changes_nothing_for_the_champion() -> None:
         assert metrics.batch_retries.labels(stage="model")._value.get() == 0
 
 
+def test_no_shadow_prediction_beside_a_champion_dead_letter() -> None:
+    handler, sent, _ = shadow_handler(StandIn(version="champ"),
+                                      StandIn(version="chall", poison="NEVER"))
+    asyncio.run(handler.handle([msg(0), msg(1, "POISON"), msg(2, value=b"{bad")]))
+    assert [t for t, _ in sent] == ["preds", "dlq", "dlq", "shadow"]
+    assert [p.review_id for p in decoded(sent, "shadow")] == ["r0"]
+
+
 def test_a_challenger_that_does_not_load_is_skipped() -> None:
     handler, sent, metrics = shadow_handler(StandIn(version="champ"), None, loads=False)
     asyncio.run(handler.handle([msg(i) for i in range(3)]))

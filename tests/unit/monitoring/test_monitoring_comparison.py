@@ -42,7 +42,7 @@ def test_every_sample_is_declared_and_below_the_minimum_only_the_count() -> None
     assert {s.name for s in samples} <= set(METRICS)
     short, long = by_name(samples, "1m"), by_name(samples, "1h")
     assert list(short) == ["spoiler_comparison_labelled"]
-    assert short["spoiler_comparison_labelled"][0].value == 59  # strictly inside 60 s
+    assert short["spoiler_comparison_labelled"][0].value == 60  # ages 0-59 s
     assert long["spoiler_comparison_labelled"][0].value == 120
     assert len(long["spoiler_comparison_accuracy"]) == 2  # champion and challenger
     assert {s.labels["metric"] for s in long["spoiler_comparison_difference_low"]} == {

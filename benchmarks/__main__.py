@@ -15,7 +15,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-ORDER = ("producer", "model", "stream_processor", "sink", "monitoring", "pipeline")
+ORDER = ("producer", "model", "stream_processor", "shadow", "sink", "monitoring", "pipeline")
 
 
 def main() -> int:

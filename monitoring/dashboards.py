@@ -219,7 +219,47 @@ def model_quality() -> model.Dashboard:
                 "sum by (le) (rate(spoiler_worker_score_bucket[5m])) / ignoring (le) group_left "
                 "sum(rate(spoiler_worker_score_count[5m]))", "le {{le}}")],
                 unit="percentunit").span(24),
+            *challenger_panels(),
         ]))
+
+
+def challenger_panels() -> list[PanelBuilder]:
+    """Champion vs challenger (shadow scoring, monitoring/comparison.py), side by side.
+
+    One function, so the panels move as a unit. Series exist only while a challenger
+    runs in shadow and a window has enough labelled reviews both models scored.
+    """
+    sel = f'{W}, champion_version=~"$model_version"'
+    verdict = value_map({"1": ("challenger better", "green"),
+                         "0": ("no significant difference", "blue"),
+                         "-1": ("challenger worse", "red")})
+    return [
+        timeseries_panel("Champion vs challenger on the same labelled reviews", [
+            prom(f"spoiler_comparison_accuracy{{{sel}}}",
+                 "accuracy {{role}} ({{champion_version}} vs {{challenger_version}})"),
+            prom(f"spoiler_comparison_f1{{{sel}}}", "F1 {{role}}"),
+            prom(f"spoiler_comparison_roc_auc{{{sel}}}", "ROC-AUC {{role}}"),
+        ], unit="percentunit", min_val=0, max_val=1,
+            description="Both models on the reviews both scored that have a label (role = "
+            "champion: the served model; challenger: scored in shadow). Absent below "
+            "SPOILER_MONITOR_MIN_COMPARISON_LABELS labelled reviews.").span(10),
+        timeseries_panel("Challenger − champion, with confidence interval", [
+            prom(f"spoiler_comparison_difference{{{sel}}}", "{{metric}}"),
+            prom(f"spoiler_comparison_difference_low{{{sel}}}", "{{metric}} low"),
+            prom(f"spoiler_comparison_difference_high{{{sel}}}", "{{metric}} high"),
+        ], unit="percentunit", thresholds=[("red", None), ("green", 0)],
+            description="Paired-bootstrap interval (1 - alpha) of each difference: above 0 "
+            "throughout = the challenger is better on that metric.").span(8),
+        stat_panel("Verdict (McNemar), p-value, agreement, labels", [
+            prom(f"spoiler_comparison_verdict{{{sel}}}", "verdict", instant=True),
+            prom(f"spoiler_comparison_mcnemar_p_value{{{sel}}}", "McNemar p", instant=True),
+            prom(f"spoiler_comparison_agreement{{{sel}}}", "agreement", instant=True),
+            prom(f"spoiler_comparison_labelled{{{sel}}}", "labelled reviews", instant=True),
+        ], mappings=[verdict], description="Verdict: McNemar's test of equal accuracy at "
+            "SPOILER_MONITOR_COMPARISON_ALPHA (alerts ChallengerBetter / ChallengerWorse when "
+            "it holds 15 minutes on the alert window); agreement: share labelled alike.",
+        ).span(6),
+    ]
 
 
 def data() -> model.Dashboard:

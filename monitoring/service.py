@@ -11,7 +11,7 @@ import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from monitoring import db, lag, reference, window
+from monitoring import comparison, db, lag, reference, window
 from monitoring.exceptions import MonitorError
 from monitoring.exporter import MonitorMetrics
 from monitoring.grafana import Notifier, NullNotifier
@@ -41,6 +41,9 @@ class Monitor:
     _last_success: float | None = None
     _drifting: set[tuple[str, str, str]] = field(default_factory=set)
     _unreferenced: set[str] = field(default_factory=set)
+    # The last champion/challenger comparison and when it was computed (monotonic).
+    _comparison: list[window.Sample] = field(default_factory=list)
+    _comparison_at: float | None = None
 
     # -- inputs -------------------------------------------------------------
     def _load_reference(self) -> reference.Reference | None:
@@ -129,6 +132,7 @@ class Monitor:
         if snap.truncated:
             log.warning("The longest window has more than %d predictions; statistics use the "
                         "newest ones (raise SPOILER_MONITOR_MAX_ROWS).", self.settings.max_rows)
+        out += self._comparison_samples(snap.now)
         out.append(window.Sample("spoiler_monitor_window_truncated", {}, float(snap.truncated)))
         if snap.newest_prediction is not None:
             out.append(window.Sample("spoiler_pipeline_freshness_seconds", {},
@@ -147,6 +151,22 @@ class Monitor:
                                          total_dead / (stored + total_dead)))
         self._notify(snap.newest_model_version, out)
         return out
+
+    def _comparison_samples(self, now: float) -> list[window.Sample]:
+        """Champion vs challenger per window; recomputed every comparison_interval_s."""
+        s = self.settings
+        due = (self._comparison_at is None
+               or time.monotonic() - self._comparison_at >= s.comparison_interval_s)
+        if due:
+            windows = s.window_seconds()
+            pairs = comparison.read_pairs(self._connection(), max(windows.values()),
+                                          s.max_rows)
+            limits = comparison.ComparisonSettings(
+                min_labels=s.min_comparison_labels, alpha=s.comparison_alpha,
+                draws=s.comparison_draws, max_rows=s.comparison_max_rows)
+            self._comparison = comparison.compute(pairs, now, windows, limits)
+            self._comparison_at = time.monotonic()
+        return self._comparison
 
     def _lag_samples(self) -> list[window.Sample]:
         assert self.admin is not None and self.kafka is not None

@@ -17,8 +17,10 @@ from spoiler_common.exceptions import TopicSpecError
 
 log = logging.getLogger(__name__)
 
-TopicRole = Literal["reviews", "predictions", "labels", "dead_letters"]
-ROLES: tuple[TopicRole, ...] = ("reviews", "predictions", "labels", "dead_letters")
+TopicRole = Literal["reviews", "predictions", "shadow_predictions", "labels", "dead_letters"]
+ROLES: tuple[TopicRole, ...] = (
+    "reviews", "predictions", "shadow_predictions", "labels", "dead_letters",
+)
 
 
 @dataclass(frozen=True)

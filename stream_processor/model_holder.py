@@ -97,8 +97,13 @@ class ModelHolder:
         threads: int = 1,
         loader: Loader = runtime_loader,
         on_change: Callable[[Model], None] | None = None,
+        setting: str = "SPOILER_BUNDLE_PATH",
+        role: str = "champion",
     ) -> None:
         self.path = path
+        # Named in errors and logs: which setting to fix, which model it is.
+        self.setting = setting
+        self.role = role
         self.variant = variant
         self.threads = threads
         self._loader = loader
@@ -126,7 +131,7 @@ class ModelHolder:
         except Exception as exc:  # any failure means: keep what we have
             raise ModelLoadError(
                 f"could not load the model bundle at {self.path} ({type(exc).__name__}: {exc}); "
-                "check SPOILER_BUNDLE_PATH points at a complete bundle "
+                f"check {self.setting} points at a complete bundle "
                 "(bundle.json, model.onnx, tokenizer.json)"
             ) from exc
         return model, before
@@ -136,10 +141,26 @@ class ModelHolder:
         model, fp = self._load()
         self._install(model, fp)
         log.info(
-            "Model loaded model_name=%s model_version=%s variant=%s path=%s",
-            model.name, model.version, self.variant, self.path,
+            "Model loaded role=%s model_name=%s model_version=%s variant=%s path=%s",
+            self.role, model.name, model.version, self.variant, self.path,
         )
         return model
+
+    def try_load_initial(self) -> bool:
+        """Load at start-up, or log why not and wait for the bundle to change on disk.
+
+        For a model the worker can serve without (the challenger): the failing state
+        is remembered, so polling tries again only once the bundle changes.
+        """
+        try:
+            self.load_initial()
+        except ModelLoadError as exc:
+            self._fingerprint = fingerprint(self.path)
+            self.last_error = str(exc)
+            log.error("Model not loaded; serving without it until its bundle changes "
+                      "role=%s error=%s", self.role, exc)
+            return False
+        return True
 
     def _install(self, model: Model, fp: Fingerprint) -> None:
         self._current, self._fingerprint = model, fp
@@ -166,8 +187,8 @@ class ModelHolder:
                 self._fingerprint = fingerprint(self.path)
                 self.last_error = str(exc)
                 log.error(
-                    "Model reload refused; still serving model_version=%s reason=%s error=%s",
-                    previous, reason, exc,
+                    "Model reload refused; still serving role=%s model_version=%s reason=%s "
+                    "error=%s", self.role, previous or "none", reason, exc,
                 )
                 return ReloadResult(
                     "failed", previous, previous, str(exc), time.perf_counter() - started
@@ -175,8 +196,9 @@ class ModelHolder:
             self._install(model, fp)
             seconds = time.perf_counter() - started
             log.info(
-                "Model reloaded model_name=%s model_version=%s previous_version=%s reason=%s "
-                "seconds=%.2f", model.name, model.version, previous, reason, seconds,
+                "Model reloaded role=%s model_name=%s model_version=%s previous_version=%s "
+                "reason=%s seconds=%.2f", self.role, model.name, model.version, previous, reason,
+                seconds,
             )
             return ReloadResult("ok", model.version, previous, None, seconds)
 

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from spoiler_common.settings import BundleSettings, settings_config
 
@@ -24,6 +24,13 @@ class WorkerSettings(BundleSettings):
         "auto", description="Which ONNX graph to serve: auto = the bundle's `default_variant` "
         "(the fastest graph that passed its parity gate).")
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker.")
+    challenger_path: Path | None = Field(
+        None, description="A challenger bundle to score in shadow beside the served one (unset = "
+        "off): its predictions go to the shadow-predictions topic, never to the product. "
+        "Hot-reloaded like the champion; one that fails to load or to score never affects it.")
+    challenger_share: float = Field(
+        1.0, ge=0.0, le=1.0, description="Share of reviews the challenger scores, chosen by a "
+        "hash of review_id (the same reviews in every worker and on every replay).")
     batch_size: int = Field(16, ge=1, le=1024, description="Most reviews per model call.")
     batch_wait_ms: float = Field(
         50.0, ge=1.0, le=10_000.0, description="Longest wait to fill a batch before running it."
@@ -71,9 +78,17 @@ class WorkerSettings(BundleSettings):
     )
     fault_hook: str | None = Field(
         None, description="Fault-injection tests only: `module:function` called before each "
-        "message is handled, each model call and each send (leave unset).",
+        "message is handled, each model call (champion and challenger) and each send (leave "
+        "unset).",
     )
     log_level: str = Field("INFO", description="Logging level.")
+
+    @field_validator("challenger_path", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        # `SPOILER_WORKER_CHALLENGER_PATH=` (as compose passes an unset variable) means
+        # off, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 __all__ = ["WorkerSettings"]

@@ -22,6 +22,7 @@ from stream_processor.exceptions import BadRequest
 from stream_processor.metrics import WorkerMetrics
 from stream_processor.model_holder import ModelHolder, ReloadResult
 from stream_processor.settings import WorkerSettings
+from stream_processor.shadow import ShadowScorer
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,14 @@ class WebBackend(Protocol):
     @property
     def executor(self) -> Executor:
         """Where `/predict` runs the model: the inference thread, never the event loop."""
+    @property
+    def shadow(self) -> ShadowScorer | None:
+        """The challenger scored in shadow (None: off)."""
 
     def health(self) -> tuple[bool, dict[str, Any]]: ...
     def readiness(self) -> tuple[bool, dict[str, Any]]: ...
     async def reload(self, *, force: bool, reason: str) -> ReloadResult: ...
+    async def reload_challenger(self, *, force: bool, reason: str) -> ReloadResult | None: ...
 
 
 def model_info(holder: ModelHolder) -> dict[str, Any]:
@@ -96,6 +101,27 @@ def model_info(holder: ModelHolder) -> dict[str, Any]:
         "loaded_at": holder.loaded_at,
         "last_reload_error": holder.last_error,
         "metadata": model.metadata,
+    }
+
+
+def challenger_info(worker: WebBackend) -> dict[str, Any] | None:
+    """`GET /model`'s `challenger`: the shadow model, its error, or None when off."""
+    shadow = worker.shadow
+    if shadow is None:
+        return None
+    if not shadow.holder.ready:
+        return {"loaded": False, "path": str(shadow.holder.path),
+                "last_reload_error": shadow.holder.last_error, "share": shadow.share}
+    return {"loaded": True, "share": shadow.share, **model_info(shadow.holder)}
+
+
+def reload_body(result: ReloadResult) -> dict[str, Any]:
+    return {
+        "result": result.outcome,
+        "version": result.version,
+        "previous_version": result.previous_version,
+        "error": result.error,
+        "seconds": result.seconds,
     }
 
 
@@ -142,19 +168,19 @@ def register_views(app: faust.App, worker: WebBackend) -> None:
         async def get(self, request: Request) -> Response:
             if not worker.holder.ready:
                 return self.json({"error": "no model loaded yet"}, status=503)
-            return self.json(model_info(worker.holder))
+            body = model_info(worker.holder)
+            body["challenger"] = challenger_info(worker)
+            return self.json(body)
 
     @app.page("/model/reload")
     class Reload(View):
         async def post(self, request: Request) -> Response:
             result = await worker.reload(force=True, reason="POST /model/reload")
-            body = {
-                "result": result.outcome,
-                "version": result.version,
-                "previous_version": result.previous_version,
-                "error": result.error,
-                "seconds": result.seconds,
-            }
+            body = reload_body(result)
+            challenger = await worker.reload_challenger(force=True, reason="POST /model/reload")
+            if challenger is not None:
+                # Reported beside the champion's, never in its status code.
+                body["challenger"] = reload_body(challenger)
             return self.json(body, status=200 if result.outcome != "failed" else 409)
 
     @app.page("/healthz")

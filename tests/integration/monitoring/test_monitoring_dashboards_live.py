@@ -101,7 +101,8 @@ def wait_for(check: Any, timeout_s: float, what: str, procs: Procs) -> None:
 
 
 def test_every_panel_query_returns_data(
-        tiny_bundle: Path, topics: dict[str, TopicSpec], kafka_settings: KafkaSettings,
+        tiny_bundle: Path, tiny_challenger_bundle: Path,
+        topics: dict[str, TopicSpec], kafka_settings: KafkaSettings,
         monitor_pg: PostgresSettings, own_prometheus: Any, procs: Procs, unique_id: str,
         tmp_path: Path) -> None:
     ports = {job: free_port() for job in ("producer", "stream_processor", "sink", "monitoring")}
@@ -118,6 +119,8 @@ def test_every_panel_query_returns_data(
         "SPOILER_SINK_GROUP_ID": f"mon-sink-{unique_id}"})
     procs.start("stream_processor", ["stream_processor", "worker"], {
         **common, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
+        # A challenger in shadow: the champion/challenger panels need one.
+        "SPOILER_WORKER_CHALLENGER_PATH": str(tiny_challenger_bundle),
         "SPOILER_WORKER_APP_ID": f"mon-worker-{unique_id}",
         "SPOILER_WORKER_WEB_PORT": str(ports["stream_processor"]),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "worker-data"),
@@ -132,7 +135,8 @@ def test_every_panel_query_returns_data(
     assert bad.flush(10) == 0
 
     settings = MonitorSettings(windows=[WINDOW], alert_window=WINDOW, interval_s=2.0,
-                               bundle_path=tiny_bundle, metrics_host="127.0.0.1")
+                               bundle_path=tiny_bundle, metrics_host="127.0.0.1",
+                               min_comparison_labels=30, comparison_interval_s=2.0)
     monitor = Monitor(settings=settings, pg=monitor_pg, kafka=kafka_settings,
                       admin=admin_client(kafka_settings))
     server, _ = start_http_server(ports["monitoring"], addr="127.0.0.1",
@@ -149,6 +153,7 @@ def test_every_panel_query_returns_data(
             assert row is not None
             return (row[0] >= 150 and row[1] >= 100 and row[2] >= 1
                     and bool(own_prometheus.query("spoiler_model_roc_auc"))
+                    and bool(own_prometheus.query("spoiler_comparison_roc_auc"))
                     and bool(own_prometheus.query("spoiler:worker_end_to_end_seconds:p99_5m")))
 
         wait_for(ready, 240, "predictions, labels, a dead letter and model metrics", procs)

@@ -12,7 +12,8 @@ worker that imports torch uses ~300 MB more memory.
 
 Bundle layout (docs/architecture.md): ``bundle.json`` (``format_version`` 2,
 ``files``: name -> sha256, and the ``calibration`` the runtime applies to every
-score), ``model.onnx`` (int8), ``model.fp32.onnx``, ``tokenizer.json``.
+score), ``model.onnx`` (int8), ``model.fp32.onnx``, optional further graph
+variants (``model.<variant>.onnx``, see `VARIANT_FILES`), ``tokenizer.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from spoiler_common.batching import BatchPolicy, length_groups
 from spoiler_common.calibration import Calibration
 from spoiler_common.exceptions import ModelBundleError
 
@@ -37,19 +39,21 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 BUNDLE_JSON = "bundle.json"
 TOKENIZER_FILE = "tokenizer.json"
-VARIANT_FILES: dict[str, str] = {"int8": "model.onnx", "fp32": "model.fp32.onnx"}
+# Graph variants a bundle may carry (training/graphs.py builds them; export's parity
+# gate picks the served one). fp32 and int8 are in every bundle; the others only
+# where export built them, and `files` lists what a bundle has.
+VARIANT_FILES: dict[str, str] = {
+    "int8": "model.onnx",                           # dynamic int8, every MatMul and Gather
+    "fp32": "model.fp32.onnx",                      # the export itself
+    "fp32-fused": "model.fp32-fused.onnx",          # fp32 + transformer optimizer fusions
+    "int8-selective": "model.int8-selective.onnx",  # int8 except the sensitive layers
+}
 REQUIRED_KEYS = ("format_version", "name", "version", "max_length", "threshold", "files")
-Variant = Literal["int8", "fp32"]
+Variant = Literal["int8", "fp32", "fp32-fused", "int8-selective"]
 # "auto": the graph the bundle names as `default_variant` (the fastest that passed the
 # export's parity gate), int8 for bundles that name none.
-VariantChoice = Literal["auto", "int8", "fp32"]
+VariantChoice = Literal["auto", "int8", "fp32", "fp32-fused", "int8-selective"]
 Truncation = Literal["head", "head_tail"]
-# Texts per onnxruntime call. Each call pads to its longest text; measured on
-# 2 cores (MiniLM int8, 1 thread, generated reviews): one text per call beats
-# slices of 4 and 16 at 128 tokens (75 vs 70 vs 67 reviews/s) and at 256
-# (46 vs 39 vs 27), because padding costs more than batching gains here.
-# Larger slices (length-sorted) may pay off on wider CPUs or GPUs.
-DEFAULT_SLICE = 1
 
 
 def model_text(review_summary: str | None, review_text: str | None) -> str:
@@ -202,13 +206,20 @@ class BatchPrediction:
 class OnnxClassifier:
     """An onnxruntime session for a sequence classifier exported by optimum."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    def __init__(self, path: Path, threads: int = 1, *,
+                 optimization: Literal["basic", "extended", "all"] = "all",
+                 arena: bool = True) -> None:
         import onnxruntime as ort
 
+        levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                  "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = levels[optimization]
+        # benchmarks/graphs.py measures both; the arena (default) was no slower.
+        opts.enable_cpu_mem_arena = arena
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(
@@ -241,7 +252,7 @@ class ModelBundle:
     metadata: dict[str, Any]
     encoder: TextEncoder
     classifier: OnnxClassifier
-    slice_size: int = DEFAULT_SLICE
+    batching: BatchPolicy = field(default_factory=BatchPolicy)
     files: dict[str, str] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
 
@@ -284,9 +295,9 @@ class ModelBundle:
             return BatchPrediction(np.zeros(0, dtype=np.float64), [], [])
         rows, n_tokens, n_unknown = self.encoder._encode(texts)
         probs = np.empty(n, dtype=np.float64)
-        order = sorted(range(n), key=lambda i: len(rows[i]))
-        for start in range(0, n, self.slice_size):
-            idx = order[start : start + self.slice_size]
+        # Texts of similar length share a call (spoiler_common.batching); each score
+        # goes back to its text's index, so the output keeps the input order.
+        for idx in length_groups([len(r) for r in rows], self.batching):
             ids, mask = pad([rows[i] for i in idx], self.encoder.special.pad)
             probs[idx] = softmax_spoiler(self.classifier.logits(ids, mask))
         return BatchPrediction(probs, n_tokens, n_unknown)
@@ -373,10 +384,12 @@ def served_variant(meta: dict[str, Any], choice: str = "auto") -> Variant:
 
 
 def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int = 1,
-                *, verify: bool = True) -> ModelBundle:
+                *, verify: bool = True, batching: BatchPolicy | None = None) -> ModelBundle:
     """Load and check a bundle directory; raises ModelBundleError with the fix on any problem.
 
     `variant` "auto" loads the graph the bundle says to serve (`default_variant`).
+    `batching` says which texts of one `predict` call share an onnxruntime call
+    (default: `BatchPolicy()`, length-aware groups).
     """
     path = Path(path)
     if variant not in ("auto", *VARIANT_FILES):
@@ -386,6 +399,12 @@ def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int 
     meta = read_metadata(path)
     variant = served_variant(meta, variant)
     model_file = VARIANT_FILES[variant]
+    if model_file not in meta["files"]:
+        carried = [v for v, f in VARIANT_FILES.items() if f in meta["files"]]
+        raise ModelBundleError(
+            f"bundle {path} has no {variant} graph ({model_file}); it carries "
+            f"{', '.join(carried) or 'no graph'}: choose one of those (or auto), or rebuild "
+            "the bundle with this release's export")
     if verify:
         verify_files(path, meta, (model_file, TOKENIZER_FILE))
     from tokenizers import Tokenizer
@@ -405,7 +424,8 @@ def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int 
     classifier = OnnxClassifier(path / model_file, threads=threads)
     log.info("Loaded model bundle name=%s version=%s variant=%s threads=%d calibration=%s "
              "path=%s", meta["name"], meta["version"], variant, threads, calibration.method, path)
-    return ModelBundle(path, variant, meta, encoder, classifier, files=dict(meta["files"]),
+    return ModelBundle(path, variant, meta, encoder, classifier,
+                       batching=batching or BatchPolicy(), files=dict(meta["files"]),
                        calibration=calibration)
 
 
@@ -414,10 +434,12 @@ __all__ = [
     "FORMAT_VERSION",
     "TOKENIZER_FILE",
     "VARIANT_FILES",
+    "BatchPolicy",
     "BatchPrediction",
     "Calibration",
     "Encoded",
     "ModelBundle",
+    "OnnxClassifier",
     "TextEncoder",
     "VariantChoice",
     "calibration_of",

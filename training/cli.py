@@ -95,7 +95,8 @@ def export(
     """ONNX fp32 + int8 with the parity gate (fails the stage if the gate fails)."""
     from training import export as step
 
-    step.run(trained, prepared, out, _params(params).export)
+    p = _params(params)
+    step.run(trained, prepared, out, p.export, seed=p.prepare.seed)
 
 
 @app.command()

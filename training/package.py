@@ -31,14 +31,22 @@ from training.exceptions import TrainingError
 
 log = logging.getLogger(__name__)
 
+# Every bundle has these; further graph variants (VARIANT_FILES) are listed when present.
 BUNDLE_FILES = (VARIANT_FILES["int8"], VARIANT_FILES["fp32"], TOKENIZER_FILE)
+
+
+def bundle_files(bundle_dir: Path) -> list[str]:
+    """The files a bundle directory carries: the required ones and each variant present."""
+    extra = [f for v, f in VARIANT_FILES.items()
+             if f not in BUNDLE_FILES and (bundle_dir / f).is_file()]
+    return [*BUNDLE_FILES, *extra]
 BASELINE_METRICS = ("roc_auc", "pr_auc", "f1_spoiler", "accuracy", "brier")
 
 
 def write_bundle_json(bundle_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Write bundle.json with format_version and the sha256 of each bundle file."""
     files = {}
-    for name in BUNDLE_FILES:
+    for name in bundle_files(bundle_dir):
         path = bundle_dir / name
         if not path.is_file():
             raise TrainingError(f"cannot package {bundle_dir}: {name} is missing; re-run export")
@@ -100,7 +108,7 @@ def run(export_dir: Path, evaluation: Path, prepare_info: Path, out_dir: Path, *
     })
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent))
-    for file in BUNDLE_FILES:
+    for file in bundle_files(export_dir):
         shutil.copy2(export_dir / file, staging / file)
     full = write_bundle_json(staging, meta)
     # Swap in whole: a reader never sees a half-written bundle.

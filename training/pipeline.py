@@ -40,7 +40,7 @@ def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path,
     train.run(prepared, work / "train", params.train)
     timings["train"] = time.monotonic() - t
     t = time.monotonic()
-    export.run(work / "train", prepared, work / "export", params.export)
+    export.run(work / "train", prepared, work / "export", params.export, params.prepare.seed)
     timings["export"] = time.monotonic() - t
     t = time.monotonic()
     evaluate.run(work / "export", prepared, work / "evaluate", baselines=baselines,

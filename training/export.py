@@ -157,6 +157,11 @@ def build_variants(out_dir: Path, model_dir: Path, params: ExportParams,
     return built
 
 
+def choose_served(variants: dict[str, dict[str, Any]]) -> str:
+    """The first variant of `graphs.SPEED_ORDER` that passed the gate; fp32 if none did."""
+    return next((v for v in graphs.SPEED_ORDER if variants.get(v, {}).get("passed")), REFERENCE)
+
+
 def parity(model_dir: Path, bundle_dir: Path, rows: list[dict[str, Any]], params: ExportParams,
            seed: int = 42) -> tuple[dict[str, Any], np.ndarray]:
     """Build the variants, gate each one, choose the served graph; its raw validation scores.
@@ -194,7 +199,7 @@ def parity(model_dir: Path, bundle_dir: Path, rows: list[dict[str, Any]], params
         "variants": variants, "not_built": not_built,
     }
     report["passed"] = report["fp32_vs_torch"]["label_agreement"] >= params.min_label_agreement
-    served = next((v for v in graphs.SPEED_ORDER if variants.get(v, {}).get("passed")), REFERENCE)
+    served = choose_served(variants)
     report["served_variant"] = served
     report["refused"] = {
         v: (f"{v} agrees with fp32 on {variants[v]['label_agreement']:.4f} of the validation "

@@ -63,7 +63,7 @@ class ExportParams(_Section):
     # int8-selective: validation texts of the per-layer sensitivity sweep, and the summed
     # mean |Δp| (calibrated) of the layers it may quantize.
     sensitivity_texts: int = Field(64, ge=8)
-    selective_budget: float = Field(0.003, ge=0, le=1)
+    selective_budget: float = Field(0.005, ge=0, le=1)
 
 
 class EvaluateParams(_Section):

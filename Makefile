@@ -6,7 +6,7 @@ PYTEST := .venv/bin/pytest
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 .PHONY: pipeline promote help deps up down status stack-up stack-down logs test test-unit test-integration \
-        test-e2e lint typecheck bench schemas docs compose-check faults alert-proof
+        test-e2e lint typecheck bench schemas docs dashboards compose-check faults alert-proof
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,8 +43,8 @@ test-unit: deps ## Unit tests only (no services)
 lint: deps ## ruff
 	@.venv/bin/ruff check .
 
-typecheck: deps ## mypy on the shared package, the sink and the worker
-	@.venv/bin/mypy spoiler_common sink stream_processor
+typecheck: deps ## mypy over the whole project, tests included ([tool.mypy] files)
+	@.venv/bin/mypy
 
 bench: stack-up ## Benchmarks, each with its baseline measured in the same run
 	@$(PY) -m benchmarks
@@ -62,10 +62,13 @@ promote: deps ## Point the MLflow alias `champion` at the latest version and ser
 	@$(PY) -m training promote latest
 
 schemas: deps ## Regenerate the JSON Schema files from the contracts
-	@$(PY) -m spoiler_common.contracts_cli export
+	@$(PY) -m spoiler_tools.contracts_cli export
 
 docs: deps ## Regenerate the README's settings table
-	@$(PY) -m spoiler_common.settings_doc --write README.md
+	@$(PY) -m tools.settings_doc --write README.md
+
+dashboards: deps ## Regenerate grafana/dashboards/*.json from monitoring/dashboards.py
+	@$(PY) -m monitoring build-dashboards --dir grafana/dashboards
 
 compose-check: ## Validate compose.yaml without a Docker daemon
 	@docker-compose --env-file .env.example -f compose.yaml config -q && echo "compose.yaml is valid"

@@ -12,7 +12,6 @@ the baseline runs one review at a time.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -33,7 +32,7 @@ def _build_minilm(cache: Path) -> tuple[Path, Path]:
     """(saved PyTorch model dir, exported bundle dir), built once and cached."""
     from training import base_model
     from training.export import quantize, save_runtime_tokenizer, to_onnx
-    from training.package import base_metadata, write_bundle_json
+    from training.package import new_manifest, seal
 
     hf_dir, bundle = cache / "hf", cache / "bundle"
     if (bundle / "bundle.json").is_file() and (hf_dir / "config.json").is_file():
@@ -46,23 +45,20 @@ def _build_minilm(cache: Path) -> tuple[Path, Path]:
     to_onnx(hf_dir, bundle / "model.fp32.onnx", 18)
     quantize(bundle / "model.fp32.onnx", bundle / "model.onnx")
     save_runtime_tokenizer(hf_dir, bundle / "tokenizer.json")
-    write_bundle_json(bundle, base_metadata(
+    seal(bundle, new_manifest(
         name="bench-minilm", version="bench", base_model=base_model.OFFLINE_MINILM,
         max_length=256, truncation="head", threshold=0.5))
     return hf_dir, bundle
 
 
 def _with_length(bundle: Path, max_length: int, work: Path) -> Path:
-    from training.package import write_bundle_json
+    from spoiler_common.bundle import read_manifest
+    from training.package import seal
 
     target = work / f"bundle-{max_length}"
     if not target.exists():
         shutil.copytree(bundle, target)
-        meta = json.loads((target / "bundle.json").read_text())
-        meta["max_length"] = max_length
-        meta.pop("files")
-        meta.pop("format_version")
-        write_bundle_json(target, meta)
+        seal(target, read_manifest(target).updated(max_length=max_length))
     return target
 
 
@@ -103,8 +99,8 @@ def _torch_pipeline(hf_dir: Path, max_length: int, texts: list[str]) -> dict[str
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from producer.synth import generate
     from spoiler_common.model_runtime import model_text
+    from synth import generate
 
     n_onnx, n_torch = (48, 24) if quick else (500, 200)
     texts = [model_text(r["review_summary"], r["review_text"])

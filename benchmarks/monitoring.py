@@ -34,14 +34,19 @@ def bench_meta() -> dict[str, Any]:
     counts = {k: drift.histogram(v, drift.FEATURES[k].edges) for k, v in values.items()}
     sizes = list(drift.THRESHOLD_SIZES)
     return {"format_version": 2, "name": "bench", "version": "v1", "threshold": 0.5,
-            "confusion_matrix": [[400, 100], [100, 400]],
-            "metrics": {"accuracy": 0.8, "f1_spoiler": 0.8, "ece": 0.02},
+            "created_at": "2026-01-01T00:00:00Z", "base_model": "bench", "max_length": 128,
+            "files": {}, "confusion_matrix": {"tn": 400, "fp": 100, "fn": 100, "tp": 400},
+            "metrics": {"accuracy": 0.8, "f1_spoiler": 0.8, "ece": 0.02, "n": 1000,
+                        "roc_auc": 0.88, "pr_auc": 0.87, "macro_f1": 0.8, "brier": 0.15,
+                        "precision_spoiler": 0.8, "recall_spoiler": 0.8, "spoiler_rate": 0.5},
             "reference": {"source": "validation", "n": 1000, "features": {
                 k: {"edges": list(drift.FEATURES[k].edges), "counts": c.tolist()}
                 for k, c in counts.items()}},
-            "drift_thresholds": {"sizes": sizes,
+            "drift_thresholds": {"alpha": 0.01, "family_alpha": 0.01, "statistics": 7,
+                                 "draws": 200, "method": "bootstrap", "sizes": sizes,
                                  "features": drift.thresholds_for(counts, sizes, draws=200)},
-            "quality_floors": {"z": 3.0, "sizes": sizes, "metrics": {
+            "quality_floors": {"z": 3.0, "source": "test", "n": 1000, "sizes": sizes,
+                               "metrics": {
                 "accuracy": {"expected": 0.8, "floor": [0.7] * len(sizes)},
                 "f1_spoiler": {"expected": 0.8, "floor": [0.7] * len(sizes)}}}}
 

@@ -28,11 +28,17 @@ from psycopg import sql
 from devstack.procs import free_port
 from spoiler_common.kafka import admin_client
 from spoiler_common.model_runtime import load_bundle, model_text
-from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
+from spoiler_common.settings import (
+    DEFAULT_BUNDLE_PATH,
+    REPO_ROOT,
+    KafkaSettings,
+    PostgresSettings,
+    load_settings,
+)
 from spoiler_common.topics import ensure_topics, topic_specs
 
 PY = sys.executable
-SERVING = REPO_ROOT / "models" / "serving"
+SERVING = DEFAULT_BUNDLE_PATH
 
 
 def _bundle(work: Path) -> Path:
@@ -81,7 +87,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     ensure_topics(admin, specs)
     with psycopg.connect(base_pg.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    pg = base_pg.model_copy(update={"database": database})
+    pg = load_settings(PostgresSettings, database=database)
     assert pg.password is not None
     bundle_path = _bundle(work)
     reviews = work / "reviews.jsonl"
@@ -93,7 +99,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     env = {**os.environ, "SPOILER_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
            "SPOILER_PG_DATABASE": database, "SPOILER_SINK_GROUP_ID": f"benchpipe-sink-{uid}",
            "SPOILER_WORKER_APP_ID": f"benchpipe-worker-{uid}",
-           "SPOILER_WORKER_BUNDLE_PATH": str(bundle_path),
+           "SPOILER_BUNDLE_PATH": str(bundle_path),
            "SPOILER_WORKER_DATADIR": str(work / "faust")}
     sink_port, worker_port = free_port(), free_port()
     env["SPOILER_SINK_METRICS_PORT"], env["SPOILER_WORKER_WEB_PORT"] = (

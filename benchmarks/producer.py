@@ -19,13 +19,13 @@ from producer.normalize import to_review
 from producer.replay import ReplayOptions, replay
 from producer.settings import ProducerSettings
 from producer.sources import file_passes
-from producer.synth import generate
-from producer.synth.writer import write_jsonl
 from spoiler_common.contracts import encode, headers_for
 from spoiler_common.kafka import admin_client
 from spoiler_common.kafka import producer as build_producer
 from spoiler_common.settings import KafkaSettings
 from spoiler_common.topics import ensure_topics, topic_name, topic_specs
+from synth import generate
+from synth.writer import write_jsonl
 
 ROUNDS = 2
 
@@ -47,9 +47,11 @@ def _raw(kafka: KafkaSettings, settings: ProducerSettings,
         if err is None:
             delivered += 1
 
+    # confluent-kafka's stubs want this exact list type (lists are invariant).
+    kafka_headers: list[tuple[str, str | bytes | None]] = list(headers)
     started = time.perf_counter()
     for i, (key, value) in enumerate(messages):
-        p.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+        p.produce(topic, value, key, headers=kafka_headers, on_delivery=on_delivery)
         if i % 512 == 0:
             p.poll(0)
     p.flush(120)

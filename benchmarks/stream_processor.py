@@ -144,7 +144,8 @@ class Bench:
                 if delay > 0:
                     time.sleep(delay)
                 # Stamp at send time: end-to-end then measures the pipeline, not the pacing.
-                r = r.model_copy(update={"produced_at": datetime.now(UTC)})
+                r = ReviewPublished.model_validate({**r.model_dump(),
+                                                    "produced_at": datetime.now(UTC)})
             self.producer.produce(self.reviews_topic, key=r.review_id.encode(), value=encode(r))
             self.producer.poll(0)
         self.producer.flush(60)
@@ -154,7 +155,7 @@ class Bench:
 
         self.port = free_port()
         env = {**os.environ, "SPOILER_KAFKA_TOPIC_PREFIX": self.prefix,
-               "SPOILER_WORKER_BUNDLE_PATH": str(self.bundle),
+               "SPOILER_BUNDLE_PATH": str(self.bundle),
                "SPOILER_WORKER_APP_ID": f"bench-{self.prefix}",
                "SPOILER_WORKER_WEB_PORT": str(self.port),
                "SPOILER_WORKER_THREADS": str(THREADS),
@@ -262,7 +263,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         paced_rate = rate / 2
         m = max(20, int(paced_rate * paced_s))
         log(f"paced: {m} reviews at {paced_rate:.1f}/s...")
-        paced = [r.model_copy(update={"review_id": f"p{i}"})
+        paced = [ReviewPublished.model_validate({**r.model_dump(), "review_id": f"p{i}"})
                  for i, r in enumerate((reviews * (m // n + 1))[:m])]
         bench.send(paced, rate=paced_rate)
         got = bench.collect(m, timeout=paced_s * 4 + 60)

@@ -45,7 +45,8 @@ from psycopg import sql
 from devstack.procs import free_port
 from devstack.promtest import FOR_SHARE_OF_WINDOW, OwnPrometheus, render_rules
 from monitoring.settings import parse_duration
-from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
+from spoiler_common.bundle import BundleManifest
+from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def database(name: str) -> Iterator[PostgresSettings]:
     base = PostgresSettings()
     with psycopg.connect(base.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    pg = base.model_copy(update={"database": name})
+    pg = load_settings(PostgresSettings, database=name)
     try:
         migrate(pg.conninfo())
         yield pg
@@ -308,12 +309,12 @@ def run_stable(bundle: Path, root: Path, *, reviews: int = 20_000, rate: float =
             "SPOILER_PG_HOST": pg.host, "SPOILER_PG_PORT": str(pg.port),
             "SPOILER_PG_DATABASE": pg.database, "SPOILER_PG_USER": pg.user,
             "SPOILER_PG_PASSWORD": pg.password.get_secret_value(),
+            "SPOILER_BUNDLE_PATH": str(bundle),
         }
         # The monitor first: it binds its port before the others open Kafka connections,
         # whose ephemeral ports come from the same range as free ports.
         services.start("monitor", ["monitoring", "run"], {
-            **env, "SPOILER_MONITOR_BUNDLE_PATH": str(bundle),
-            "SPOILER_MONITOR_WINDOWS": ",".join(windows),
+            **env, "SPOILER_MONITOR_WINDOWS": ",".join(windows),
             "SPOILER_MONITOR_ALERT_WINDOW": longest, "SPOILER_MONITOR_INTERVAL_S": "1",
             "SPOILER_MONITOR_KAFKA_LAG": "false", "SPOILER_MONITOR_METRICS_HOST": "127.0.0.1",
             "SPOILER_MONITOR_METRICS_PORT": str(ports["monitor"])})
@@ -324,8 +325,7 @@ def run_stable(bundle: Path, root: Path, *, reviews: int = 20_000, rate: float =
             "SPOILER_SINK_METRICS_HOST": "127.0.0.1",
             "SPOILER_SINK_METRICS_PORT": str(ports["sink"])})
         services.start("worker", ["stream_processor", "worker"], {
-            **env, "SPOILER_WORKER_BUNDLE_PATH": str(bundle),
-            "SPOILER_WORKER_APP_ID": f"proof-worker-{uid}",
+            **env, "SPOILER_WORKER_APP_ID": f"proof-worker-{uid}",
             "SPOILER_WORKER_WEB_PORT": str(ports["worker"]),
             "SPOILER_WORKER_DATADIR": str(root / "worker-data")})
         names = ("sink", "worker", "monitor")
@@ -426,8 +426,8 @@ INSERT_LABEL = ("INSERT INTO labels (review_id, is_spoiler, labelled_at, source)
 def scored_rows(model: Any, scenario: str, baseline: int, drifted: int, seed: int,
                 cache: dict[str, tuple[float, int, int]]) -> list[dict[str, Any]]:
     """Generated reviews (drift from index `baseline` on), scored by the bundle."""
-    from producer.synth import generate
     from spoiler_common.model_runtime import model_text
+    from synth import generate
 
     records = list(generate(baseline + drifted, seed=seed, scenario=scenario,
                             drift_at=baseline))
@@ -578,13 +578,13 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def table(bundle_meta: dict[str, Any], stable: StableResult | None,
+def table(manifest: BundleManifest, stable: StableResult | None,
           results: list[ScenarioResult]) -> str:
     """The results as Markdown (what `--write` puts between the docs' markers)."""
-    metrics = bundle_meta.get("metrics", {})
+    metrics = manifest.metrics.as_floats() if manifest.metrics is not None else {}
     lines = [
-        f"Bundle `{bundle_meta.get('name')}` `{bundle_meta.get('version')}` (format "
-        f"{bundle_meta.get('format_version')}, test accuracy {_fmt(metrics.get('accuracy'))}, "
+        f"Bundle `{manifest.name}` `{manifest.version}` (format "
+        f"{manifest.format_version}, test accuracy {_fmt(metrics.get('accuracy'))}, "
         f"ROC-AUC {_fmt(metrics.get('roc_auc'))}); generated "
         f"{time.strftime('%Y-%m-%d', time.gmtime())} by `make alert-proof`.", ""]
     if stable is not None:
@@ -649,13 +649,13 @@ def proof_bundle(cache: Path) -> Path:
     """The proof's bundle under `cache` (built unless a current-format one is there)."""
     import shutil
 
+    from spoiler_common.bundle import read_manifest
     from spoiler_common.exceptions import ModelBundleError
-    from spoiler_common.model_runtime import read_metadata
     from training.tiny import build_tiny_bundle
 
     out = cache / PROOF_VERSION
     try:
-        read_metadata(out)  # a bundle of an older format is rebuilt
+        read_manifest(out)  # a bundle of an older format is rebuilt
     except ModelBundleError:
         shutil.rmtree(out, ignore_errors=True)
         build_tiny_bundle(out, version=PROOF_VERSION, seed=0, n_train=PROOF_TRAIN_REVIEWS)

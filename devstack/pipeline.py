@@ -19,21 +19,20 @@ from pathlib import Path
 
 import typer
 
+from devstack.exceptions import StackError
 from devstack.procs import (
-    StackError,
     port_open,
     require_port_free,
     stop_pid,
     wait_until,
 )
 from devstack.supervise import Program, Supervisor
+from spoiler_common.bundle import manifest_file, read_manifest
 from spoiler_common.exceptions import ModelBundleError
-from spoiler_common.model_runtime import read_metadata
-from spoiler_common.settings import REPO_ROOT, StackSettings
+from spoiler_common.settings import REPO_ROOT, BundleSettings, StackSettings
 
 app = typer.Typer(add_completion=False, help="The pipeline's services, natively.")
 PY = sys.executable
-BUNDLE_DIR = REPO_ROOT / "models" / "serving"
 
 
 @dataclass(frozen=True)
@@ -73,20 +72,22 @@ def _http_ok(port: int, path: str) -> bool:
 
 
 def ensure_bundle() -> None:
+    """The served bundle (SPOILER_BUNDLE_PATH) as the worker will read it, else built."""
+    served = BundleSettings().bundle_path
     try:
-        read_metadata(BUNDLE_DIR)
-        typer.echo(f"Model bundle   {BUNDLE_DIR} (present)")
+        read_manifest(served)
+        typer.echo(f"Model bundle   {served} (present)")
         return
     except ModelBundleError as exc:
-        if (BUNDLE_DIR / "bundle.json").exists():  # present but unusable (an older format)
-            typer.echo(f"Model bundle   {BUNDLE_DIR} cannot be served: {exc}")
+        if manifest_file(served).exists():  # present but unusable (an older format)
+            typer.echo(f"Model bundle   {served} cannot be served: {exc}")
     typer.echo("Building the default model bundle (offline MiniLM, a few minutes)...")
     started = time.monotonic()
-    result = subprocess.run([PY, "-m", "training", "ensure-bundle", "--out", str(BUNDLE_DIR)],
+    result = subprocess.run([PY, "-m", "training", "ensure-bundle", "--out", str(served)],
                             cwd=REPO_ROOT)
     if result.returncode != 0:
         raise StackError("building the default model bundle failed (see above)")
-    typer.echo(f"Model bundle   {BUNDLE_DIR} built in {time.monotonic() - started:.0f}s")
+    typer.echo(f"Model bundle   {served} built in {time.monotonic() - started:.0f}s")
 
 
 def migrate() -> None:
@@ -131,7 +132,7 @@ def up() -> None:
             typer.echo(start(service, sup, stack))
     except StackError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None
     typer.echo(
         "\nWhere to look:\n"
         "  Prometheus      http://127.0.0.1:9090/alerts   (rules firing)\n"

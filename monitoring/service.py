@@ -6,7 +6,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 from confluent_kafka import KafkaException
@@ -17,8 +16,9 @@ from monitoring.exceptions import MonitorError
 from monitoring.exporter import MonitorMetrics
 from monitoring.grafana import Notifier, NullNotifier
 from monitoring.settings import MonitorSettings
+from spoiler_common.bundle import manifest_file
 from spoiler_common.drift import STATISTICS
-from spoiler_common.settings import KafkaSettings, PostgresSettings
+from spoiler_common.settings import KafkaSettings, PostgresSettings, load_settings
 from spoiler_common.topics import topic_specs
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Monitor:
-    """Everything one recomputation needs, wired once by `bootstrap`."""
+    """Everything one recomputation needs, wired once by `build_monitor`."""
 
     settings: MonitorSettings
     pg: PostgresSettings
@@ -44,20 +44,19 @@ class Monitor:
 
     # -- inputs -------------------------------------------------------------
     def _load_reference(self) -> reference.Reference | None:
-        path = self.settings.bundle_path
-        file = path / "bundle.json" if path.is_dir() else path
+        file = manifest_file(self.settings.bundle_path)
         try:
             mtime = file.stat().st_mtime
         except OSError:
             if self._reference_mtime is not None or self._reference is None:
                 log.warning("No bundle.json at %s: drift and the estimate are not reported "
-                            "until it appears (SPOILER_MONITOR_BUNDLE_PATH).", file)
+                            "until it appears (SPOILER_BUNDLE_PATH).", file)
             self._reference_mtime = None
             self._reference = None
             return None
         if mtime != self._reference_mtime:
             try:
-                self._reference = reference.load(Path(file))
+                self._reference = reference.load(file)
                 log.info("Loaded the drift reference. model_version=%s bundle=%s",
                          self._reference.model_version, file)
             except MonitorError as exc:
@@ -123,7 +122,7 @@ class Monitor:
                 self._unreferenced.add(version)
                 log.warning("Predictions of a model version other than the bundle's: their "
                             "drift, floors and bounds are not reported. model_version=%s "
-                            "bundle_version=%s (SPOILER_MONITOR_BUNDLE_PATH)", version,
+                            "bundle_version=%s (SPOILER_BUNDLE_PATH)", version,
                             ref.model_version)
             for name, secs in windows.items():
                 out += window.compute(rows, snap.now, name, secs, version, ref, mins)
@@ -208,19 +207,25 @@ class Monitor:
             self._conn = None
 
 
-def bootstrap(settings: MonitorSettings | None = None, pg: PostgresSettings | None = None,
-              kafka: KafkaSettings | None = None, notifier: Notifier | None = None) -> Monitor:
-    """Wire settings, clients and the notifier once (tests pass their own)."""
+def build_monitor(settings: MonitorSettings | None = None, pg: PostgresSettings | None = None,
+                  kafka: KafkaSettings | None = None, notifier: Notifier | None = None,
+                  ) -> Monitor:
+    """The bootstrap: settings (from the environment unless given) → a wired monitor.
+
+    Kafka's admin client only when `kafka_lag` is on; the Grafana notifier from the
+    settings unless one is given (tests pass their own). An invalid setting raises
+    ConfigError before anything connects.
+    """
     from monitoring import grafana
     from spoiler_common.kafka import admin_client
 
-    settings = settings or MonitorSettings()
-    pg = pg or PostgresSettings()
+    settings = settings or load_settings(MonitorSettings)
+    pg = pg or load_settings(PostgresSettings)
     if settings.kafka_lag:
-        kafka = kafka or KafkaSettings()
+        kafka = kafka or load_settings(KafkaSettings)
     admin = admin_client(kafka) if kafka is not None and settings.kafka_lag else None
     return Monitor(settings=settings, pg=pg, kafka=kafka if admin else None,
                    notifier=notifier or grafana.notifier(settings), admin=admin)
 
 
-__all__ = ["Monitor", "bootstrap"]
+__all__ = ["Monitor", "build_monitor"]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode
+from pydantic_settings import NoDecode
 
-from spoiler_common.settings import REPO_ROOT, settings_config
+from spoiler_common.settings import BundleSettings, settings_config
 
 
 def parse_duration(text: str) -> float:
@@ -26,10 +25,15 @@ def parse_duration(text: str) -> float:
     return value
 
 
-class MonitorSettings(BaseSettings):
-    """The monitor: which windows, how often, against which reference, and its minimum counts."""
+class MonitorSettings(BundleSettings):
+    """The monitor: which windows, how often, against which reference, and its minimum counts.
+
+    `bundle_path` (the shared SPOILER_BUNDLE_PATH) is the bundle directory, or its
+    bundle.json, whose reference, thresholds and floors the monitor compares with.
+    """
 
     model_config = settings_config("MONITOR_")
+    deprecated_env = ("SPOILER_MONITOR_BUNDLE_PATH",)
 
     interval_s: float = Field(15.0, gt=0, description="Seconds between two recomputations.")
     windows: Annotated[list[str], NoDecode] = Field(
@@ -37,13 +41,8 @@ class MonitorSettings(BaseSettings):
         description="Sliding windows (comma-separated durations such as `5m,1h,24h`); each "
         "becomes the `window` label value.",
     )
-    bundle_path: Path = Field(
-        REPO_ROOT / "models" / "serving",
-        description="Model bundle directory (or its bundle.json) whose `reference` block is the "
-        "drift baseline and whose threshold/calibration feed the accuracy estimate.",
-    )
     metrics_host: str = Field("0.0.0.0", description="Address the /metrics endpoint binds.")
-    metrics_port: int = Field(9103, description="Port of the /metrics endpoint.")
+    metrics_port: int = Field(9103, ge=1, le=65535, description="Port of the /metrics endpoint.")
     max_rows: int = Field(
         500_000, gt=0,
         description="Most rows read per recomputation (newest first); a window with more rows "

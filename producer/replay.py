@@ -24,11 +24,11 @@ from producer.progress import ProgressReporter
 from producer.publisher import Publisher, keep_label
 from producer.settings import ProducerSettings
 from producer.sources import Pass
-from producer.synth.scenarios import BASELINE, knobs_for
 from spoiler_common.contracts import encode, headers_for, utc_now
 from spoiler_common.dead_letters import DeadLetterReason
 from spoiler_common.exceptions import ContractError
 from spoiler_common.settings import KafkaSettings
+from synth.scenarios import BASELINE, knobs_for
 
 log = logging.getLogger(__name__)
 MAX_BAD_KEPT = 1000

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from producer.reader import RawRecord, read_records
-from producer.synth import generate
+from synth import generate
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,13 @@ worker that imports torch uses ~300 MB more memory.
     batch = bundle.predict([model_text(summary, text)])
     batch.probabilities[0] >= bundle.threshold
 
-Bundle layout (docs/architecture.md): ``bundle.json`` (``format_version`` 2,
-``files``: name -> sha256, and the ``calibration`` the runtime applies to every
-score), ``model.onnx`` (int8), ``model.fp32.onnx``, optional further graph
-variants (``model.<variant>.onnx``, see `VARIANT_FILES`), ``tokenizer.json``.
+The bundle's layout and its manifest, ``bundle.json``, are ``spoiler_common.bundle``'s:
+this module reads the manifest through it, checks the files' sha256 and applies
+the manifest's ``calibration`` to every score.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,31 +26,24 @@ from typing import Any, Literal
 import numpy as np
 
 from spoiler_common.batching import BatchPolicy, length_groups
+from spoiler_common.bundle import (
+    BUNDLE_JSON,
+    TOKENIZER_FILE,
+    VARIANT_FILES,
+    BundleManifest,
+    Truncation,
+    Variant,
+    read_manifest,
+    verify_files,
+)
 from spoiler_common.calibration import Calibration
 from spoiler_common.exceptions import ModelBundleError
 
 log = logging.getLogger(__name__)
 
-# 2: scores are calibrated (the `calibration` block), the reference has drift
-# thresholds and quality floors. A format-1 bundle's scores mean something else.
-FORMAT_VERSION = 2
-BUNDLE_JSON = "bundle.json"
-TOKENIZER_FILE = "tokenizer.json"
-# Graph variants a bundle may carry (training/graphs.py builds them; export's parity
-# gate picks the served one). fp32 and int8 are in every bundle; the others only
-# where export built them, and `files` lists what a bundle has.
-VARIANT_FILES: dict[str, str] = {
-    "int8": "model.onnx",                           # dynamic int8, every MatMul and Gather
-    "fp32": "model.fp32.onnx",                      # the export itself
-    "fp32-fused": "model.fp32-fused.onnx",          # fp32 + transformer optimizer fusions
-    "int8-selective": "model.int8-selective.onnx",  # int8 except the sensitive layers
-}
-REQUIRED_KEYS = ("format_version", "name", "version", "max_length", "threshold", "files")
-Variant = Literal["int8", "fp32", "fp32-fused", "int8-selective"]
 # "auto": the graph the bundle names as `default_variant` (the fastest that passed the
 # export's parity gate), int8 for bundles that name none.
 VariantChoice = Literal["auto", "int8", "fp32", "fp32-fused", "int8-selective"]
-Truncation = Literal["head", "head_tail"]
 
 
 def model_text(review_summary: str | None, review_text: str | None) -> str:
@@ -63,15 +53,6 @@ def model_text(review_summary: str | None, review_text: str | None) -> str:
     if summary and text:
         return f"{summary} {text}"
     return summary or text
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def head_tail_split(budget: int) -> tuple[int, int]:
@@ -245,42 +226,50 @@ class OnnxClassifier:
 
 @dataclass
 class ModelBundle:
-    """A loaded bundle: metadata from bundle.json, the tokenizer and one ONNX variant."""
+    """A loaded bundle: its manifest (bundle.json), the tokenizer and one ONNX variant."""
 
     path: Path
     variant: Variant
-    metadata: dict[str, Any]
+    manifest: BundleManifest
     encoder: TextEncoder
     classifier: OnnxClassifier
     batching: BatchPolicy = field(default_factory=BatchPolicy)
-    files: dict[str, str] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
 
     @property
     def name(self) -> str:
-        return str(self.metadata["name"])
+        return self.manifest.name
 
     @property
     def version(self) -> str:
-        return str(self.metadata["version"])
+        return self.manifest.version
 
     @property
     def threshold(self) -> float:
-        return float(self.metadata["threshold"])
+        return self.manifest.threshold
 
     @property
     def max_length(self) -> int:
-        return int(self.metadata["max_length"])
+        return self.manifest.max_length
 
     @property
     def truncation(self) -> str:
-        return str(self.metadata.get("truncation", "head"))
+        return self.manifest.truncation
+
+    @property
+    def files(self) -> dict[str, str]:
+        return dict(self.manifest.files)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The manifest as JSON (what GET /model shows)."""
+        return self.manifest.as_dict()
 
     @property
     def reference(self) -> dict[str, Any]:
-        """Validation-set histograms for the drift monitor (empty if the bundle has none)."""
-        ref = self.metadata.get("reference")
-        return ref if isinstance(ref, dict) else {}
+        """Held-out histograms for the drift monitor (empty if the bundle has none)."""
+        ref = self.manifest.reference
+        return ref.model_dump() if ref is not None else {}
 
     def predict(self, texts: Sequence[str]) -> BatchPrediction:
         """Calibrated P(spoiler) per text, in order. Texts are model texts (see `model_text`)."""
@@ -303,86 +292,6 @@ class ModelBundle:
         return BatchPrediction(probs, n_tokens, n_unknown)
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    """bundle.json of a bundle directory, checked for format version and required keys."""
-    if not path.is_dir():
-        raise ModelBundleError(
-            f"model bundle directory {path} does not exist: build one with "
-            f"`python -m training ensure-bundle --out {path}` or `dvc pull models.dvc`"
-        )
-    meta_file = path / BUNDLE_JSON
-    try:
-        meta = json.loads(meta_file.read_text("utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelBundleError(
-            f"{meta_file} is missing: {path} is not a model bundle (or was copied "
-            "incompletely); copy the whole bundle directory again"
-        ) from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelBundleError(
-            f"{meta_file} is not valid JSON ({exc}); rebuild the bundle"
-        ) from exc
-    if not isinstance(meta, dict):
-        raise ModelBundleError(f"{meta_file} must hold a JSON object")
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelBundleError(
-            f"{meta_file} has format_version {version!r}, this runtime reads "
-            f"format_version {FORMAT_VERSION}: rebuild the bundle with this release's "
-            "training code (`python -m training ensure-bundle` or `dvc repro`), or run the "
-            "release that built it"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in meta]
-    if missing:
-        raise ModelBundleError(f"{meta_file} lacks required keys {missing}; rebuild the bundle")
-    if not isinstance(meta["files"], dict):
-        raise ModelBundleError(f"{meta_file}: `files` must map file names to sha256")
-    return meta
-
-
-def calibration_of(meta: dict[str, Any]) -> Calibration:
-    """The calibration bundle.json prescribes (identity when it has none)."""
-    block = meta.get("calibration")
-    if block is None:
-        return Calibration()
-    if not isinstance(block, dict):
-        raise ModelBundleError("bundle.json: `calibration` must be an object; rebuild the bundle")
-    return Calibration.from_params(str(block.get("method", "identity")), block.get("params"))
-
-
-def verify_files(path: Path, meta: dict[str, Any], needed: Sequence[str]) -> None:
-    """Every listed file exists with its recorded sha256; the needed ones are listed."""
-    files: dict[str, str] = meta["files"]
-    for name in needed:
-        if name not in files:
-            raise ModelBundleError(
-                f"{path / BUNDLE_JSON} does not list {name} under `files`; rebuild the bundle"
-            )
-    for name, expected in files.items():
-        file = path / name
-        if not file.is_file():
-            raise ModelBundleError(
-                f"bundle {path} is missing {name} (listed in bundle.json): copy the whole "
-                "bundle directory again or rebuild it"
-            )
-        actual = sha256_file(file)
-        if actual != expected:
-            raise ModelBundleError(
-                f"checksum mismatch for {file}: bundle.json says sha256 {expected[:12]}…, "
-                f"the file has {actual[:12]}… (corrupted or half-copied); copy the bundle again"
-            )
-
-
-def served_variant(meta: dict[str, Any], choice: str = "auto") -> Variant:
-    """The graph to load for `choice`: the bundle's `default_variant` when "auto"."""
-    wanted = meta.get("default_variant", "int8") if choice == "auto" else choice
-    if wanted not in VARIANT_FILES:
-        raise ModelBundleError(
-            f"variant must be one of auto, {', '.join(sorted(VARIANT_FILES))}, got {wanted!r}"
-        )
-    return wanted  # type: ignore[return-value]
-
-
 def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int = 1,
                 *, verify: bool = True, batching: BatchPolicy | None = None) -> ModelBundle:
     """Load and check a bundle directory; raises ModelBundleError with the fix on any problem.
@@ -396,44 +305,38 @@ def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int 
         raise ModelBundleError(
             f"variant must be one of auto, {', '.join(sorted(VARIANT_FILES))}, got {variant!r}"
         )
-    meta = read_metadata(path)
-    variant = served_variant(meta, variant)
-    model_file = VARIANT_FILES[variant]
-    if model_file not in meta["files"]:
-        carried = [v for v, f in VARIANT_FILES.items() if f in meta["files"]]
+    if path.exists() and not path.is_dir():
+        raise ModelBundleError(f"{path} is not a bundle directory: point at the directory "
+                               f"that holds {BUNDLE_JSON}, model.onnx and {TOKENIZER_FILE}")
+    manifest = read_manifest(path)
+    served = manifest.served_variant(variant)
+    model_file = VARIANT_FILES[served]
+    if model_file not in manifest.files:
+        carried = [v for v, f in VARIANT_FILES.items() if f in manifest.files]
         raise ModelBundleError(
-            f"bundle {path} has no {variant} graph ({model_file}); it carries "
+            f"bundle {path} has no {served} graph ({model_file}); it carries "
             f"{', '.join(carried) or 'no graph'}: choose one of those (or auto), or rebuild "
             "the bundle with this release's export")
     if verify:
-        verify_files(path, meta, (model_file, TOKENIZER_FILE))
+        verify_files(path, manifest, (model_file, TOKENIZER_FILE))
     from tokenizers import Tokenizer
 
     try:
         tokenizer = Tokenizer.from_file(str(path / TOKENIZER_FILE))
     except Exception as exc:  # tokenizers raises a bare Exception on bad files
         raise ModelBundleError(f"cannot read {path / TOKENIZER_FILE}: {exc}") from exc
-    special = meta.get("special_tokens")
-    encoder = TextEncoder(
-        tokenizer,
-        int(meta["max_length"]),
-        meta.get("truncation", "head"),
-        special_tokens_of(tokenizer, special if isinstance(special, dict) else None),
-    )
-    calibration = calibration_of(meta)
+    encoder = TextEncoder(tokenizer, manifest.max_length, manifest.truncation,
+                          special_tokens_of(tokenizer, manifest.special_tokens.model_dump()))
+    calibration = manifest.calibration.calibration()
     classifier = OnnxClassifier(path / model_file, threads=threads)
     log.info("Loaded model bundle name=%s version=%s variant=%s threads=%d calibration=%s "
-             "path=%s", meta["name"], meta["version"], variant, threads, calibration.method, path)
-    return ModelBundle(path, variant, meta, encoder, classifier,
-                       batching=batching or BatchPolicy(), files=dict(meta["files"]),
-                       calibration=calibration)
+             "path=%s", manifest.name, manifest.version, served, threads, calibration.method,
+             path)
+    return ModelBundle(path, served, manifest, encoder, classifier,
+                       batching=batching or BatchPolicy(), calibration=calibration)
 
 
 __all__ = [
-    "BUNDLE_JSON",
-    "FORMAT_VERSION",
-    "TOKENIZER_FILE",
-    "VARIANT_FILES",
     "BatchPolicy",
     "BatchPrediction",
     "Calibration",
@@ -442,12 +345,8 @@ __all__ = [
     "OnnxClassifier",
     "TextEncoder",
     "VariantChoice",
-    "calibration_of",
     "head_tail_split",
     "load_bundle",
     "model_text",
-    "read_metadata",
-    "served_variant",
-    "sha256_file",
     "truncate_ids",
 ]

@@ -9,11 +9,19 @@ test fails when the two drift apart.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from spoiler_common.exceptions import ConfigError
@@ -21,6 +29,7 @@ from spoiler_common.exceptions import ConfigError
 ENV_PREFIX = "SPOILER_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 S = TypeVar("S", bound=BaseSettings)
+log = logging.getLogger(__name__)
 
 
 def settings_config(prefix: str) -> SettingsConfigDict:
@@ -54,9 +63,20 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         raise _invalid(cls, [(field.group(1) if field else "*", "not valid JSON")]) from exc
 
 
+def env_name(cls: type[BaseSettings], field: str) -> str:
+    """The environment variable of `cls.field` (its alias, for a field that has one)."""
+    alias = cls.model_fields[field].validation_alias if field in cls.model_fields else None
+    if isinstance(alias, AliasChoices):
+        alias = alias.choices[0]
+    if isinstance(alias, str):
+        return alias.upper()
+    if field.upper().startswith(ENV_PREFIX):  # an error located at an alias
+        return field.upper()
+    return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+
 def _invalid(cls: type[BaseSettings], problems: list[tuple[object, str]]) -> ConfigError:
-    prefix = cls.model_config.get("env_prefix", "")
-    named = "; ".join(f"{prefix}{field}".upper() + f": {msg}" for field, msg in problems)
+    named = "; ".join(f"{env_name(cls, str(field))}: {msg}" for field, msg in problems)
     return ConfigError(f"invalid setting {named}; fix the environment variable, `.env` or "
                        "the command-line option")
 
@@ -172,13 +192,78 @@ class StackSettings(BaseSettings):
     start_timeout_s: float = Field(90.0, description="How long to wait for each service.")
 
 
+# The served bundle: the worker loads it, the monitor reads its reference, `make up`,
+# `ensure-bundle`, `promote` and `predict` default to it. Written here once.
+DEFAULT_BUNDLE_PATH = REPO_ROOT / "models" / "serving"
+BUNDLE_PATH_ENV = "SPOILER_BUNDLE_PATH"
+# The names before issue 13 (one per service): still read, with a warning, so existing
+# .env files keep working; SPOILER_BUNDLE_PATH wins when both are set.
+DEPRECATED_BUNDLE_PATH_ENV = ("SPOILER_WORKER_BUNDLE_PATH", "SPOILER_MONITOR_BUNDLE_PATH")
+
+
+class BundleSettings(BaseSettings):
+    """Which model bundle is served: the worker scores with it, the monitor compares with it.
+
+    WorkerSettings and MonitorSettings inherit this one setting; each also reads its
+    own old name (and only its own) as a deprecated alias.
+    """
+
+    model_config = settings_config("")
+    # Old names this class still reads: the worker its own, the monitor its own.
+    deprecated_env: ClassVar[tuple[str, ...]] = DEPRECATED_BUNDLE_PATH_ENV
+
+    bundle_path: Path = Field(
+        DEFAULT_BUNDLE_PATH,
+        # An alias, so the classes that inherit it (other prefixes) read this same name.
+        validation_alias=AliasChoices(BUNDLE_PATH_ENV),
+        description="Model bundle directory (or a symlink to one: swap it to roll out a "
+        "model): the worker serves it, the monitor reads its `reference`, thresholds and "
+        "floors. Replaces `SPOILER_WORKER_BUNDLE_PATH` and `SPOILER_MONITOR_BUNDLE_PATH`, "
+        "still read (with a warning) when this one is unset.",
+    )
+    # Declared only so that the environment and `.env` are read under the old names;
+    # `_deprecated_names` moves their value to bundle_path. Left out of docs and dumps.
+    worker_bundle_path: Path | None = Field(
+        None, validation_alias=DEPRECATED_BUNDLE_PATH_ENV[0], exclude=True,
+        deprecated=f"use {BUNDLE_PATH_ENV}")
+    monitor_bundle_path: Path | None = Field(
+        None, validation_alias=DEPRECATED_BUNDLE_PATH_ENV[1], exclude=True,
+        deprecated=f"use {BUNDLE_PATH_ENV}")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "bundle_path" in data:  # given by name (a CLI override, a test)
+            data[BUNDLE_PATH_ENV] = data.pop("bundle_path")
+        for name in DEPRECATED_BUNDLE_PATH_ENV:
+            value = data.pop(name, None)
+            if value is None or name not in cls.deprecated_env:
+                continue
+            if BUNDLE_PATH_ENV in data:
+                log.warning("%s is deprecated and ignored: the bundle path is given already "
+                            "(%s or an option)", name, BUNDLE_PATH_ENV)
+            else:
+                log.warning("%s is deprecated: rename it to %s in the environment or .env "
+                            "(read for now)", name, BUNDLE_PATH_ENV)
+                data[BUNDLE_PATH_ENV] = value
+        return data
+
+
 __all__ = [
+    "BUNDLE_PATH_ENV",
+    "DEFAULT_BUNDLE_PATH",
+    "DEPRECATED_BUNDLE_PATH_ENV",
     "ENV_PREFIX",
     "REPO_ROOT",
+    "BundleSettings",
     "KafkaSettings",
     "PostgresSettings",
     "PrometheusSettings",
     "StackSettings",
+    "env_name",
     "load_settings",
     "settings_config",
 ]

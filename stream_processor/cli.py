@@ -35,7 +35,7 @@ def _refuse(message: object) -> NoReturn:
 @app.command()
 def worker(
     bundle_path: Path | None = typer.Option(
-        None, "--bundle-path", help="Override SPOILER_WORKER_BUNDLE_PATH."),
+        None, "--bundle-path", help="Override SPOILER_BUNDLE_PATH."),
     web_port: int | None = typer.Option(
         None, "--web-port", help="Override SPOILER_WORKER_WEB_PORT."),
 ) -> None:

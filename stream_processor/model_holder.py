@@ -129,7 +129,7 @@ class ModelHolder:
         except Exception as exc:  # any failure means: keep what we have
             raise ModelLoadError(
                 f"could not load the model bundle at {self.path} ({type(exc).__name__}: {exc}); "
-                "check SPOILER_WORKER_BUNDLE_PATH points at a complete bundle "
+                "check SPOILER_BUNDLE_PATH points at a complete bundle "
                 "(bundle.json, model.onnx, tokenizer.json)"
             ) from exc
         return model, before

@@ -7,21 +7,20 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings
 
 from spoiler_common.batching import DEFAULT_MAX_PADDING_WASTE, DEFAULT_MAX_TEXTS
-from spoiler_common.settings import REPO_ROOT, settings_config
+from spoiler_common.settings import BundleSettings, settings_config
 
 
-class WorkerSettings(BaseSettings):
-    """The stream worker: which model it serves, how it batches, where it listens."""
+class WorkerSettings(BundleSettings):
+    """The stream worker: which model it serves, how it batches, where it listens.
+
+    `bundle_path` is the shared SPOILER_BUNDLE_PATH (spoiler_common.settings).
+    """
 
     model_config = settings_config("WORKER_")
+    deprecated_env = ("SPOILER_WORKER_BUNDLE_PATH",)
 
-    bundle_path: Path = Field(
-        REPO_ROOT / "models" / "serving",
-        description="Model bundle directory (or a symlink to one: swap it to roll out a model).",
-    )
     variant: Literal["auto", "int8", "fp32", "fp32-fused", "int8-selective"] = Field(
         "auto", description="Which ONNX graph to serve: auto = the bundle's `default_variant` "
         "(the fastest graph that passed its parity gate).")

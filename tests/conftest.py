@@ -37,13 +37,13 @@ def tiny_bundle(pytestconfig: pytest.Config) -> Path:
     """A real bundle (tiny DistilBERT exported by the project's own pipeline), cached."""
     import shutil
 
+    from spoiler_common.bundle import read_manifest
     from spoiler_common.exceptions import ModelBundleError
-    from spoiler_common.model_runtime import read_metadata
     from training.tiny import build_tiny_bundle
 
     out = Path(pytestconfig.cache.mkdir("tiny-bundle")) / "tiny-1"
     try:
-        read_metadata(out)  # a cached bundle of an older format is rebuilt
+        read_manifest(out)  # a cached bundle of an older format is rebuilt
     except ModelBundleError:
         shutil.rmtree(out, ignore_errors=True)
         build_tiny_bundle(out, version="tiny-1", seed=0)

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spoiler_common.bundle import LABEL_MAP
 from training.exceptions import BaseModelError
 
 log = logging.getLogger(__name__)
 
 OFFLINE_MINILM = "offline:minilm"
 TINY = "tiny:distilbert"
-LABELS = {0: "not_spoiler", 1: "spoiler"}
+# The classifier's outputs (bundle.json's label_map): index 1 is P(spoiler).
+LABELS = {int(index): label for index, label in LABEL_MAP.items()}
 # The tiny model's shape: small enough to train and export in seconds on 2 cores.
 TINY_SHAPE = {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64, "dropout": 0.0,
               "attention_dropout": 0.0, "seq_classif_dropout": 0.0}

@@ -1,14 +1,16 @@
-"""`python -m training <command>`: one command per pipeline step (what dvc.yaml runs).
+"""`spoiler-train` (= `python -m training <command>`): one command per pipeline step (what
+dvc.yaml runs).
 
-Thin: parse options, read params, call the step's `run`; errors of ours are
-printed as one line with the fix and exit code 2.
+Thin: parse options, read params, call the step's `run`. Exit codes (docs/model.md):
+0 done; 1 an unexpected error, logged with its traceback; 2 wrong input or
+configuration (a missing or invalid file, parameter or bundle, a base model that
+cannot be loaded, a gate the model fails), one line on stderr that says what to fix.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import typer
 
 from spoiler_common.exceptions import SpoilerStreamError
+from spoiler_common.logging_setup import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Model pipeline: prepare, train, export, evaluate, package, register.")
@@ -24,6 +27,14 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 PARAMS = typer.Option(Path("params.yaml"), "--params", help="Parameters file (YAML).")
+SERVED = "(default: SPOILER_BUNDLE_PATH, models/serving)"
+
+
+def _served(path: Path | None) -> Path:
+    """The option's bundle directory, else the served one (the shared setting)."""
+    from spoiler_common.settings import BundleSettings, load_settings
+
+    return load_settings(BundleSettings, bundle_path=path).bundle_path
 
 
 def _friendly(fn: F) -> F:
@@ -47,7 +58,7 @@ def _params(path: Path) -> Any:
 @app.command()
 @_friendly
 def generate(params: Path = PARAMS) -> None:
-    """Write synthetic reviews (producer.synth) to generate.out."""
+    """Write synthetic reviews (synth) to generate.out."""
     from training.data import write_jsonl
     from training.tiny import generated_reviews
 
@@ -172,8 +183,8 @@ def promote(
     version: str = typer.Argument(..., help="Registered model version number, or 'latest'."),
     alias: str = typer.Option("champion", "--alias", help="Alias to point at the version."),
     install_to: Path | None = typer.Option(
-        Path("models/serving"), "--install-to",
-        help="Also copy that version's bundle here (the served directory; models.dvc)."),
+        None, "--install-to",
+        help=f"Also copy that version's bundle here {SERVED}; models.dvc tracks it."),
     no_install: bool = typer.Option(False, "--no-install", help="Only move the alias."),
     params: Path = PARAMS,
 ) -> None:
@@ -182,7 +193,7 @@ def promote(
 
     p = _params(params).mlflow
     info = registry.promote(p.registered_model, version, alias,
-                            None if no_install else install_to)
+                            None if no_install else _served(install_to))
     typer.echo(json.dumps(info, indent=2))
 
 
@@ -190,36 +201,37 @@ def promote(
 @_friendly
 def predict(
     texts: list[str] = typer.Argument(..., help="Review text(s) to score."),
-    bundle: Path = typer.Option(Path("models/serving"), "--bundle", help="Bundle directory."),
+    bundle: Path | None = typer.Option(None, "--bundle", help=f"Bundle directory {SERVED}."),
     variant: str = typer.Option("auto", "--variant",
                                 help="auto (the bundle's default_variant), int8 or fp32."),
     threads: int = typer.Option(1, "--threads"),
 ) -> None:
     """Score texts with a bundle (onnxruntime; no torch)."""
-    from spoiler_common.model_cli import predict_texts
+    from training.predict import predict_texts
 
-    for line in predict_texts(texts, bundle, variant, threads):  # type: ignore[arg-type]
+    for line in predict_texts(texts, _served(bundle), variant, threads):  # type: ignore[arg-type]
         typer.echo(line)
 
 
 @app.command("ensure-bundle")
 @_friendly
 def ensure_bundle(
-    out: Path = typer.Option(Path("models/serving"), "--out", help="Bundle directory."),
+    out_dir: Path | None = typer.Option(None, "--out", help=f"Bundle directory {SERVED}."),
     params: Path = typer.Option(Path("params.demo.yaml"), "--params"),
     force: bool = typer.Option(False, "--force", help="Rebuild even if a bundle is there."),
 ) -> None:
     """Build the default (demo) bundle into --out unless one is already there."""
     import tempfile
 
+    from spoiler_common.bundle import BUNDLE_JSON, read_manifest
     from spoiler_common.exceptions import ModelBundleError
-    from spoiler_common.model_runtime import BUNDLE_JSON, read_metadata
     from training.pipeline import build_bundle
     from training.tiny import generated_reviews
 
+    out = _served(out_dir)
     if (out / BUNDLE_JSON).exists() and not force:
         try:
-            read_metadata(out)
+            read_manifest(out)
             typer.echo(f"bundle present at {out}")
             return
         except ModelBundleError as exc:  # e.g. an older format: this release cannot serve it
@@ -228,9 +240,9 @@ def ensure_bundle(
     rows = generated_reviews(p.generate.n, p.generate.seed, p.generate.scenario)
     with tempfile.TemporaryDirectory(prefix="ensure-bundle-") as work:
         result = build_bundle(rows, Path(work), out, p)
-    typer.echo(f"built {out} version={result['meta']['version']} in "
-               f"{result['timings']['total']:.0f}s "
-               f"test_roc_auc={result['meta']['metrics']['roc_auc']:.3f}")
+    manifest = result["manifest"]
+    typer.echo(f"built {out} version={manifest.version} in {result['timings']['total']:.0f}s "
+               f"test_roc_auc={manifest.metrics.roc_auc:.3f}")
 
 
 @app.command()
@@ -258,9 +270,12 @@ def crossval(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """The console script: logging configured once, then the command."""
+    configure_logging()
     # Libraries' chatter (optimum export warnings, HF hub) is not ours to show at INFO.
     for noisy in ("optimum", "transformers", "onnxruntime", "matplotlib", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     app()
+
+
+__all__ = ["app", "main"]

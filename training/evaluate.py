@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from spoiler_common.bundle import Metrics
 from spoiler_common.calibration import expected_calibration_error
 from spoiler_common.model_runtime import load_bundle
 from training import calibrate, plots, reference
@@ -34,9 +35,8 @@ from training.metrics import classification_metrics, flat, tune_threshold
 
 log = logging.getLogger(__name__)
 
-# What goes into bundle.json's `metrics` (flat floats; the monitor reads them).
-BUNDLE_METRICS = ("roc_auc", "pr_auc", "f1_spoiler", "macro_f1", "accuracy", "brier", "ece",
-                  "precision_spoiler", "recall_spoiler", "spoiler_rate", "n")
+# What goes into bundle.json's `metrics` and `validation_metrics` (the manifest's block).
+BUNDLE_METRICS = tuple(Metrics.model_fields)
 GATE_BASELINE = "tfidf_logreg"
 
 

@@ -24,17 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from spoiler_common.model_runtime import (
-    TOKENIZER_FILE,
-    VARIANT_FILES,
-    ModelBundle,
-    OnnxClassifier,
-    load_bundle,
-)
+from spoiler_common.bundle import TOKENIZER_FILE, VARIANT_FILES
+from spoiler_common.model_runtime import ModelBundle, OnnxClassifier, load_bundle
 from training import graphs
 from training.data import read_split
 from training.exceptions import ParityGateError, TrainingError
-from training.package import base_metadata, write_bundle_json
+from training.package import new_manifest, seal
 from training.params import ExportParams
 
 log = logging.getLogger(__name__)
@@ -187,7 +182,7 @@ def parity(model_dir: Path, bundle_dir: Path, rows: list[dict[str, Any]], params
     variants: dict[str, Any] = {}
     for name in built:
         if name not in raw:
-            raw[name] = score(bundle_dir / VARIANT_FILES[name], texts)
+            raw[name] = score(bundle_dir / VARIANT_FILES[name], texts)  # type: ignore[index]
         result = compare(calibration.apply(raw[name]), reference, threshold)
         result["passed"] = result["label_agreement"] >= params.min_label_agreement
         variants[name] = {**result, **built[name]}
@@ -223,10 +218,10 @@ def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams,
     # Every bundle carries int8 (model.onnx) and fp32; build_variants adds the others.
     quantize(out_dir / VARIANT_FILES["fp32"], out_dir / VARIANT_FILES["int8"])
     save_runtime_tokenizer(model_dir, out_dir / TOKENIZER_FILE)
-    meta = base_metadata(name="export", version="export", base_model=info["base_model"],
-                         max_length=info["max_length"], truncation=info["truncation"],
-                         threshold=PARITY_THRESHOLD)
-    write_bundle_json(out_dir, meta)
+    manifest = seal(out_dir, new_manifest(
+        name="export", version="export", base_model=info["base_model"],
+        max_length=info["max_length"], truncation=info["truncation"],
+        threshold=PARITY_THRESHOLD))
     rows = read_split(prepared, "validation")
     texts = [r["text"] for r in rows]
     report, served = parity(model_dir, out_dir, rows, params, seed)
@@ -247,7 +242,5 @@ def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams,
     (out_dir / SERVED_SCORES).write_text(json.dumps(
         {"variant": report["served_variant"], "texts_sha256": texts_digest(texts),
          "scores": served.tolist()}))
-    meta["parity"] = report
-    meta["default_variant"] = report["served_variant"]
-    write_bundle_json(out_dir, meta)
+    seal(out_dir, manifest.updated(parity=report, default_variant=report["served_variant"]))
     return report

@@ -24,7 +24,7 @@ def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path,
                  params: Params) -> dict[str, Any]:
     """prepare -> baseline -> train -> export (gated) -> evaluate (gated) -> package.
 
-    Returns timings and paths."""
+    Returns the bundle's path, its manifest and the timings."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     prepared = work / "prepared"
@@ -46,10 +46,10 @@ def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path,
     evaluate.run(work / "export", prepared, work / "evaluate", baselines=baselines,
                  max_auc_gap=params.evaluate.max_auc_gap, seed=params.prepare.seed)
     timings["evaluate"] = time.monotonic() - t
-    meta = package.run(work / "export", work / "evaluate" / "evaluation.json",
-                       prepared / "prepare.json", out, name=params.package.name,
-                       version=params.package.version)
+    manifest = package.run(work / "export", work / "evaluate" / "evaluation.json",
+                           prepared / "prepare.json", out, name=params.package.name,
+                           version=params.package.version)
     timings["total"] = time.monotonic() - t0
-    log.info("Bundle built path=%s version=%s seconds=%s", out, meta["version"],
+    log.info("Bundle built path=%s version=%s seconds=%s", out, manifest.version,
              {k: round(v, 1) for k, v in timings.items()})
-    return {"bundle": out, "meta": meta, "timings": timings}
+    return {"bundle": out, "manifest": manifest, "timings": timings}

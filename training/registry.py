@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from spoiler_common.bundle import read_manifest
+from spoiler_common.exceptions import ModelBundleError
 from training.exceptions import RegistryError
 from training.metrics import flat
 from training.params import Params
@@ -38,21 +40,23 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    meta = _read(bundle / "bundle.json")
-    if not meta:
-        raise RegistryError(f"{bundle}/bundle.json is missing: run the package stage first")
+    try:
+        manifest = read_manifest(bundle)
+    except ModelBundleError as exc:
+        raise RegistryError(f"{exc} (run the package stage first)") from exc
     cfg = params.mlflow
     try:
         mlflow.set_experiment(cfg.experiment)
-        with mlflow.start_run(run_name=f"{meta['name']}-{meta['version']}") as run:
+        with mlflow.start_run(run_name=f"{manifest.name}-{manifest.version}") as run:
             mlflow.log_params(flat_params(params))
-            mlflow.set_tags({"bundle_name": meta["name"], "bundle_version": meta["version"],
-                             "data_hash": meta.get("data_hash", ""),
-                             "base_model": meta.get("base_model", "")})
+            mlflow.set_tags({"bundle_name": manifest.name, "bundle_version": manifest.version,
+                             "data_hash": manifest.data_hash or "",
+                             "base_model": manifest.base_model})
             evaluation = _read(reports / "evaluate" / "metrics.json")
             mlflow.log_metrics(flat(evaluation))
             mlflow.log_metrics(flat(_read(reports / "baseline" / "metrics.json"), "baseline_"))
-            mlflow.log_metrics(flat(meta.get("parity", {}), "parity_"))
+            if manifest.parity is not None:
+                mlflow.log_metrics(flat(manifest.parity.model_dump(), "parity_"))
             for epoch in _read(trained / "train.json").get("history", []):
                 mlflow.log_metrics({"train_loss": epoch["train_loss"],
                                     "val_roc_auc_epoch": epoch["val_roc_auc"]},
@@ -73,9 +77,9 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
             first = True
         version = client.create_model_version(
             cfg.registered_model, source=source, run_id=run.info.run_id,
-            tags={"bundle_version": meta["version"], "roc_auc": str(
-                meta.get("metrics", {}).get("roc_auc", ""))},
-            description=f"bundle {meta['name']} {meta['version']}",
+            tags={"bundle_version": manifest.version, "roc_auc": str(
+                manifest.metrics.roc_auc if manifest.metrics else "")},
+            description=f"bundle {manifest.name} {manifest.version}",
         )
         alias_set = first and cfg.alias_first_version
         if alias_set:
@@ -85,7 +89,7 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
                             "MLFLOW_TRACKING_URI (unset = sqlite:///mlflow.db here)") from exc
     info = {"tracking_uri": mlflow.get_tracking_uri(), "run_id": run.info.run_id,
             "registered_model": cfg.registered_model, "model_version": str(version.version),
-            "bundle_version": meta["version"], "alias": cfg.alias if alias_set else None}
+            "bundle_version": manifest.version, "alias": cfg.alias if alias_set else None}
     log.info("Registered %s", info)
     return info
 

@@ -46,7 +46,7 @@ def tiny_params(version: str = "tiny-1", seed: int = 0) -> Params:
 
 
 def generated_reviews(n: int, seed: int, scenario: str = "none") -> list[dict[str, Any]]:
-    from producer.synth import generate
+    from synth import generate
 
     return list(generate(n, seed, scenario=scenario))
 

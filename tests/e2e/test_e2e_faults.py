@@ -142,7 +142,7 @@ def test_kill_and_restart_every_service_loses_and_duplicates_nothing(
     sink = service_factory("sink", ["-m", "sink", "run"],
                            {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
     worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        **env, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_WORKER_WEB_PORT": str(worker_port),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "faust")}).start()
     services = [sink, worker]

@@ -28,7 +28,7 @@ from spoiler_common.contracts import DeadLetter, decode, decode_record, encode
 from spoiler_common.exceptions import ContractError
 from spoiler_common.kafka import consumer, producer
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
-from spoiler_common.topics import TopicSpec
+from spoiler_common.topics import TopicRole, TopicSpec
 from tests.fuzz_support import MODELS, ROLES, mutant, valid_message
 from tests.integration.sink.conftest import SinkKit, SinkProcess
 from tests.integration.stream_processor.sp_support import WorkerProc
@@ -78,7 +78,7 @@ def test_fuzzed_messages_on_every_topic_end_processed_or_dead_lettered(
 ) -> None:
     rng = random.Random(SEED)
     # (role, key, value, expected, sentinel review id or None)
-    plan: list[tuple[str, bytes | None, bytes | None, str, str | None]] = []
+    plan: list[tuple[TopicRole, bytes | None, bytes | None, str, str | None]] = []
     n = 0
     for i in range(MUTANTS_PER_TOPIC):
         for role in ROLES:
@@ -110,7 +110,7 @@ def test_fuzzed_messages_on_every_topic_end_processed_or_dead_lettered(
     worker_port = free_port()
     worker_env.update({
         "SPOILER_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
-        "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_WORKER_APP_ID": f"fuzz-worker-{unique_id}",
         "SPOILER_WORKER_WEB_PORT": str(worker_port),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "faust"),
@@ -139,7 +139,7 @@ def _run_and_check(kit: SinkKit, sink: SinkProcess, worker: WorkerProc, plan: li
                    unique_id: str) -> None:
     reviews_topic = kit.topic("reviews")
     want_letters: dict[tuple[str, str, int, int], str] = {}  # (service, coords) -> reason
-    rows = Counter()
+    rows: Counter[str] = Counter()
     dlq_topic_messages = 0
     for (role, _key, _value, verdict, _), (topic, part, off) in zip(plan, published,
                                                                   strict=True):
@@ -223,7 +223,7 @@ def _run_and_check(kit: SinkKit, sink: SinkProcess, worker: WorkerProc, plan: li
 def _monitor_survives(pg: PostgresSettings, bundle: Path) -> None:
     """The monitor's recomputation over the fuzzed database finishes without an error."""
     env = {**os.environ, "SPOILER_PG_DATABASE": pg.database, "SPOILER_MONITOR_KAFKA_LAG": "false",
-           "SPOILER_MONITOR_BUNDLE_PATH": str(bundle)}
+           "SPOILER_BUNDLE_PATH": str(bundle)}
     result = subprocess.run([sys.executable, "-m", "monitoring", "once", "--json"], cwd=REPO_ROOT,
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -79,11 +79,11 @@ def test_two_thousand_reviews_end_to_end(
     sink = service_factory("sink", ["-m", "sink", "run"],
                            {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
     worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        **env, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_WORKER_WEB_PORT": str(worker_port),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "faust")}).start()
     monitor = service_factory("monitor", ["-m", "monitoring", "run"], {
-        **env, "SPOILER_MONITOR_BUNDLE_PATH": str(tiny_bundle),
+        **env, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_MONITOR_METRICS_PORT": str(monitor_port),
         "SPOILER_MONITOR_INTERVAL_S": "2"}).start()
     services = [sink, worker, monitor]
@@ -139,6 +139,6 @@ def test_two_thousand_reviews_end_to_end(
         capture_output=True, text=True, timeout=120, check=True).stdout
     assert re.search(rf"PartitionCount:\s*{topics['reviews'].partitions}", described)
     worker_group = env["SPOILER_WORKER_APP_ID"]
-    wait_for(lambda: (lag := group_lag(kafka_settings.bootstrap_servers, worker_group))
-             and set(lag) == {0}, 120, "zero lag of the worker's group", services, interval=3)
+    wait_for(lambda: set(group_lag(kafka_settings.bootstrap_servers, worker_group)) == {0},
+             120, "zero lag of the worker's group", services, interval=3)
     assert all(s.alive for s in services), "a service died during the run"

@@ -116,16 +116,16 @@ def test_model_bundle_refusals(tiny_bundle: Path, tmp_path: Path) -> None:
 
 def test_model_predict_cli(tiny_bundle: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "spoiler_common.model_cli", "--bundle", str(tiny_bundle),
+        [sys.executable, "-m", "training", "predict", "--bundle", str(tiny_bundle),
          "The twist: he was dead all along"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "tiny-1" in out.stdout and "p=" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "spoiler_common.model_cli", "--bundle",
+    bad = subprocess.run([sys.executable, "-m", "training", "predict", "--bundle",
                           "/nonexistent", "x"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 
 
 def test_model_runtime_does_not_import_torch() -> None:
-    code = ("import sys; import spoiler_common.model_runtime as m, spoiler_common.model_cli; "
+    code = ("import sys; import spoiler_common.model_runtime as m, training.predict; "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -62,17 +62,15 @@ def test_every_carried_variant_loads_and_matches_fp32(tiny_bundle: Path,
 
 def test_a_variant_the_bundle_lacks_is_refused_with_what_it_has(tiny_bundle: Path,
                                                                 tmp_path: Path) -> None:
-    from training.package import write_bundle_json
+    from spoiler_common.bundle import read_manifest
+    from training.package import seal
 
     copy = tmp_path / "bundle"
     copy.mkdir()
-    meta = json.loads((tiny_bundle / "bundle.json").read_text())
     for name in ("model.onnx", "model.fp32.onnx", "tokenizer.json"):
         (copy / name).write_bytes((tiny_bundle / name).read_bytes())
-    meta.pop("files")
-    meta.pop("format_version")
-    meta["default_variant"] = "fp32"
-    write_bundle_json(copy, meta)
+    # An older bundle: fp32 and int8 only.
+    seal(copy, read_manifest(tiny_bundle).updated(default_variant="fp32"))
     with pytest.raises(ModelBundleError, match=r"has no fp32-fused graph.*carries int8, fp32"):
         load_bundle(copy, variant="fp32-fused")
     assert load_bundle(copy).variant == "fp32"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from spoiler_common.settings import PostgresSettings
 Seeder = Callable[..., None]
 
 # Validation-like values per feature; the reference histograms use the shared bins.
-REFERENCE_VALUES: dict[str, list[float]] = {
+REFERENCE_VALUES: dict[str, Sequence[float]] = {
     "score": [0.05] * 50 + [0.3] * 15 + [0.5] * 10 + [0.7] * 10 + [0.9] * 15,
     "text_words": [30] * 10 + [80] * 25 + [150] * 35 + [300] * 20 + [500] * 10,
     "rating": [1] * 8 + [3] * 6 + [5] * 9 + [7] * 19 + [10] * 58,
@@ -34,13 +34,18 @@ def reference_meta() -> dict[str, Any]:
     sizes = [30, 100, 1000, 10000]
     return {
         "format_version": 2, "name": "tiny", "version": "v1", "threshold": 0.5,
-        "training_spoiler_rate": 0.25, "confusion_matrix": [[60, 10], [10, 20]],
-        "metrics": {"accuracy": 0.9, "f1_spoiler": 0.7, "ece": 0.03, "n": 100},
+        "created_at": "2026-01-01T00:00:00Z", "base_model": "tiny:distilbert",
+        "max_length": 128, "files": {}, "training_spoiler_rate": 0.25,
+        "confusion_matrix": {"tn": 60, "fp": 10, "fn": 10, "tp": 20},
+        "metrics": {"accuracy": 0.9, "f1_spoiler": 0.7, "ece": 0.03, "n": 100,
+                    "roc_auc": 0.9, "pr_auc": 0.8, "macro_f1": 0.8, "brier": 0.1,
+                    "precision_spoiler": 0.7, "recall_spoiler": 0.7, "spoiler_rate": 0.3},
         "calibration": {"method": "identity", "params": {}},
         "reference": {"source": "validation", "n": 100, "features": {
             name: {"edges": list(drift.FEATURES[name].edges), "counts": c.tolist()}
             for name, c in counts.items()}},
-        "drift_thresholds": {"alpha": 0.01, "draws": 500, "sizes": sizes,
+        "drift_thresholds": {"alpha": 0.01, "family_alpha": 0.01, "statistics": 7,
+                             "draws": 500, "method": "bootstrap", "sizes": sizes,
                              "features": drift.thresholds_for(counts, sizes, draws=500)},
         "quality_floors": {"z": 3.0, "source": "test", "n": 100, "sizes": sizes, "metrics": {
             "accuracy": {"expected": 0.9, "floor": [0.7, 0.8, 0.81, 0.81]},

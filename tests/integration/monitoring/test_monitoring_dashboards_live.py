@@ -1,4 +1,4 @@
-"""Every panel query of every dashboard returns data after a short end-to-end run.
+"""Every panel query of every committed dashboard returns data after a short end-to-end run.
 
 Real pipeline: producer (`python -m producer stream`) -> Kafka -> stream worker (tiny
 ONNX bundle) -> Kafka -> sink -> PostgreSQL; the monitor in-process; an own
@@ -25,12 +25,12 @@ import pytest
 from prometheus_client import start_http_server
 
 from devstack.procs import free_port
-from monitoring import dashboards
 from monitoring.service import Monitor
 from monitoring.settings import MonitorSettings
 from spoiler_common.kafka import admin_client, producer
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec
+from tests.integration.monitoring.dashboard_lint import committed, targets_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WINDOW = "5m"
@@ -117,7 +117,7 @@ def test_every_panel_query_returns_data(
         "SPOILER_SINK_METRICS_HOST": "127.0.0.1",
         "SPOILER_SINK_GROUP_ID": f"mon-sink-{unique_id}"})
     procs.start("stream_processor", ["stream_processor", "worker"], {
-        **common, "SPOILER_WORKER_BUNDLE_PATH": str(tiny_bundle),
+        **common, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
         "SPOILER_WORKER_APP_ID": f"mon-worker-{unique_id}",
         "SPOILER_WORKER_WEB_PORT": str(ports["stream_processor"]),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "worker-data"),
@@ -157,12 +157,12 @@ def test_every_panel_query_returns_data(
             empty: list[str] = []
             checked = 0
             with psycopg.connect(monitor_pg.conninfo()) as conn:
-                for board in dashboards.build().values():
+                for board in committed().values():
                     for var in board["templating"]["list"]:
                         expr = var["query"]["query"].replace("label_values(", "").split(",")[0]
                         if not own_prometheus.query(expr):
                             empty.append(f"{board['uid']}/variable {var['name']}")
-                    for title, _, target in dashboards.targets_of(board):
+                    for title, _, target in targets_of(board):
                         checked += 1
                         where = f"{board['uid']}/{title}/{target['refId']}"
                         if "expr" in target:

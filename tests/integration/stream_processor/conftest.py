@@ -29,7 +29,7 @@ def start_worker(
         env.update({
             "SPOILER_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
             "SPOILER_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
-            "SPOILER_WORKER_BUNDLE_PATH": str(bundle),
+            "SPOILER_BUNDLE_PATH": str(bundle),
             "SPOILER_WORKER_APP_ID": f"sp-test-{unique_id}",
             "SPOILER_WORKER_WEB_PORT": str(port),
             "SPOILER_WORKER_DATADIR": str(tmp_path / f"datadir-{port}"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spoiler_common.bundle import calibration_of
 from spoiler_common.calibration import Calibration, expected_calibration_error, reliability
 from spoiler_common.exceptions import ModelBundleError
-from spoiler_common.model_runtime import calibration_of
 
 pytestmark = pytest.mark.unit
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from spoiler_common.contracts_cli import SCHEMA_DIR, schema_documents
 from spoiler_common.settings import REPO_ROOT
-from spoiler_common.settings_doc import END, START, table
+from spoiler_tools.contracts_cli import SCHEMA_DIR, schema_documents
+from tools.settings_doc import END, START, table
 
 pytestmark = pytest.mark.unit
 
@@ -27,7 +27,7 @@ def test_readme_settings_table_matches_the_settings_classes() -> None:
 
 def test_readme_reason_table_is_the_enum_and_docs_name_every_reason() -> None:
     from spoiler_common.dead_letters import REASONS, DeadLetterReason, reasons_table
-    from spoiler_common.settings_doc import REASONS_END, REASONS_START
+    from tools.settings_doc import REASONS_END, REASONS_START
 
     assert set(REASONS) == set(DeadLetterReason), "every reason needs a one-line meaning"
     readme = (REPO_ROOT / "README.md").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ NOW = 1_000_000.0
 SIZES = [30, 100, 1000]
 
 
-def hist(name: str, values: list[float]) -> dict[str, list[float]]:
+def hist(name: str, values: Sequence[float]) -> dict[str, list[float]]:
     edges = drift.FEATURES[name].edges
     return {"edges": list(edges), "counts": drift.histogram(values, edges).tolist()}
 
@@ -27,9 +28,12 @@ def meta(**changes: object) -> dict[str, object]:
     """A format-2 bundle.json (docs/architecture.md) with easy numbers."""
     base: dict[str, object] = {
         "format_version": 2, "name": "tiny", "version": "v1", "threshold": 0.5,
-        "training_spoiler_rate": 0.25,
+        "created_at": "2026-01-01T00:00:00Z", "base_model": "tiny:distilbert",
+        "max_length": 128, "files": {}, "training_spoiler_rate": 0.25,
         "confusion_matrix": [[60, 15], [10, 15]],  # 30 of 100 predicted spoilers
-        "metrics": {"accuracy": 0.75, "f1_spoiler": 0.55, "ece": 0.02, "n": 100},
+        "metrics": {"accuracy": 0.75, "f1_spoiler": 0.55, "ece": 0.02, "n": 100,
+                    "roc_auc": 0.8, "pr_auc": 0.6, "macro_f1": 0.7, "brier": 0.17,
+                    "precision_spoiler": 0.5, "recall_spoiler": 0.6, "spoiler_rate": 0.25},
         "calibration": {"method": "platt", "params": {"a": 1.0, "b": 0.0}},
         "reference": {"source": "validation", "n": 100, "features": {
             "score": hist("score", [0.1] * 75 + [0.9] * 25),
@@ -38,7 +42,8 @@ def meta(**changes: object) -> dict[str, object]:
             "unknown_token_share": hist("unknown_token_share", [0.0] * 90 + [0.07] * 10),
             "empty_summary": hist("empty_summary", [0.0] * 90 + [1.0] * 10),
         }},
-        "drift_thresholds": {"alpha": 0.01, "draws": 2000, "sizes": SIZES, "features": {
+        "drift_thresholds": {"alpha": 0.001, "family_alpha": 0.01, "statistics": 7,
+                             "draws": 2000, "method": "bootstrap", "sizes": SIZES, "features": {
             "score": {"psi": [0.5, 0.3, 0.1], "ks": [0.4, 0.2, 0.1]},
             "text_words": {"psi": [0.6, 0.4, 0.2], "ks": [0.4, 0.2, 0.1]},
             "rating": {"chi2": [20.0, 20.0, 20.0]},
@@ -119,8 +124,10 @@ def test_reference_rejects_other_bins_and_malformed_blocks() -> None:
     features = dict(META["reference"]["features"])  # type: ignore[index]
     features["score"] = {"edges": [0.0, 0.5, 1.0], "counts": [75, 25]}
     with pytest.raises(reference.ReferenceError_, match=r"differ from spoiler_common\.drift"):
-        reference.parse(meta(reference={"features": features}))
-    bad_thresholds = {"sizes": SIZES, "features": {"score": {"psi": [0.5, 0.3]}}}
+        reference.parse(meta(reference={"source": "validation", "n": 100,
+                                        "features": features}))
+    bad_thresholds = {**META["drift_thresholds"],  # type: ignore[dict-item]
+                      "features": {"score": {"psi": [0.5, 0.3]}}}
     with pytest.raises(reference.ReferenceError_, match="2 values for 3 sizes"):
         reference.parse(meta(drift_thresholds=bad_thresholds))
     with pytest.raises(reference.ReferenceError_, match="quality_floors"):
@@ -128,7 +135,8 @@ def test_reference_rejects_other_bins_and_malformed_blocks() -> None:
 
 
 def test_missing_threshold_reports_the_statistic_without_one() -> None:
-    ref = reference.parse(meta(drift_thresholds={"sizes": SIZES, "features": {}}))
+    ref = reference.parse(meta(drift_thresholds={
+        **META["drift_thresholds"], "features": {}}))  # type: ignore[dict-item]
     samples = compute(rows(200), NOW, "5m", 300, "v1", ref, MinCounts())
     assert by_name(samples, "spoiler_drift_psi", feature="score")
     assert by_name(samples, "spoiler_drift_threshold") == []

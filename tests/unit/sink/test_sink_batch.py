@@ -18,11 +18,13 @@ from spoiler_common.contracts import (
     encode,
 )
 from spoiler_common.dead_letters import build_dead_letter
+from spoiler_common.topics import TopicRole
 
 pytestmark = pytest.mark.unit
 
 T = datetime(2024, 5, 1, tzinfo=UTC)
-ROLES = {"r": "reviews", "p": "predictions", "l": "labels", "d": "dead_letters"}
+ROLES: dict[str, TopicRole] = {
+    "r": "reviews", "p": "predictions", "l": "labels", "d": "dead_letters"}
 
 
 @dataclass

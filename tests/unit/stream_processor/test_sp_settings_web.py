@@ -55,7 +55,7 @@ def test_faust_settings_never_create_topics_and_are_at_least_once() -> None:
 
 def test_worker_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPOILER_WORKER_BATCH_SIZE", "8")
-    monkeypatch.setenv("SPOILER_WORKER_BUNDLE_PATH", "/models/x")
+    monkeypatch.setenv("SPOILER_BUNDLE_PATH", "/models/x")
     s = WorkerSettings()
     assert s.batch_size == 8 and str(s.bundle_path) == "/models/x"
 

@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from functools import cache
 
-from producer.synth import lexicon as lx
+from synth import lexicon as lx
 
 N_FILMS = 2500
 N_DRIFT_FILMS = 40

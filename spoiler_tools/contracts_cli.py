@@ -8,11 +8,13 @@ from pathlib import Path
 
 import typer
 
+import spoiler_common
 from spoiler_common.contracts import CONTRACTS, decode
 from spoiler_common.exceptions import ContractError
 
 app = typer.Typer(add_completion=False, help="Message contracts of the pipeline's topics.")
-SCHEMA_DIR = Path(__file__).parent / "schemas"
+# The published schemas ship with the contracts they describe (package data).
+SCHEMA_DIR = Path(spoiler_common.__file__).parent / "schemas"
 
 
 def schema_documents() -> dict[str, dict]:

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-from producer.synth import lexicon as lx
-from producer.synth import templates as tp
-from producer.synth.catalog import Film, world
-from producer.synth.scenarios import BASELINE, Knobs, knobs_for
+from synth import lexicon as lx
+from synth import templates as tp
+from synth.catalog import Film, world
+from synth.scenarios import BASELINE, Knobs, knobs_for
 
 # Log-normal review length in words: median ~160, mean ~205, long tail to ~1000.
 MEDIAN_WORDS = 135.0
@@ -223,7 +223,7 @@ def generate(
     """Yield `n` synthetic reviews, records `start_index` .. `start_index + n - 1`.
 
     Deterministic: the same arguments give the same records, byte for byte once
-    serialised. `scenario` (see `producer.synth.SCENARIOS`) applies from record
+    serialised. `scenario` (see `synth.SCENARIOS`) applies from record
     index `drift_at` on; `drift_at=None` means from the first record (index 0).
     """
     if n < 0:

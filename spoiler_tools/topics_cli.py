@@ -1,4 +1,4 @@
-"""`spoiler-topics`: create or check the declared topics."""
+"""`spoiler-topics`: create or check the topics declared in spoiler_common/topics.yaml."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from producer.synth import SCENARIOS, generate, summarize
-from producer.synth.writer import write_jsonl
 from spoiler_common.contracts import MAX_TEXT_CHARS
+from synth import SCENARIOS, generate, summarize
+from synth.writer import write_jsonl
 
 pytestmark = pytest.mark.unit
 

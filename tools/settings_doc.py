@@ -1,36 +1,35 @@
-"""Generate the README's settings table and dead-letter reason table (`make docs`)."""
+"""Generate the README's settings table and dead-letter reason table.
+
+`make docs` runs `python -m tools.settings_doc --write README.md`; a unit test
+(tests/unit/common/test_common_docs_in_sync.py) fails when the README drifts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 from pathlib import Path
+from types import ModuleType
 
 from pydantic_settings import BaseSettings
 
+import monitoring.settings
+import producer.settings
+import sink.settings
+import stream_processor.settings
 from spoiler_common import settings as common
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 REASONS_START, REASONS_END = "<!-- reasons:start -->", "<!-- reasons:end -->"
-# Service modules that declare their own settings classes, next to the shared ones.
-SERVICE_MODULES = (
-    "producer.settings",
-    "stream_processor.settings",
-    "sink.settings",
-    "monitoring.settings",
-)
+# The shared settings first, then each service's own classes. A tool may import the
+# services; spoiler_common (the library they all build on) may not.
+MODULES: tuple[ModuleType, ...] = (common, producer.settings, stream_processor.settings,
+                                   sink.settings, monitoring.settings)
 
 
 def settings_classes() -> list[type[BaseSettings]]:
-    modules = [common]
-    for name in SERVICE_MODULES:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError:
-            continue
     found: list[type[BaseSettings]] = []
-    for module in modules:
+    for module in MODULES:
         for value in vars(module).values():
             if (isinstance(value, type) and issubclass(value, BaseSettings)
                     and value is not BaseSettings and value.__module__ == module.__name__
@@ -41,11 +40,16 @@ def settings_classes() -> list[type[BaseSettings]]:
 
 def table() -> str:
     rows = ["| Variable | Default | Description |", "|---|---|---|"]
-    for cls in settings_classes():
-        prefix = cls.model_config.get("env_prefix", "")
+    classes = settings_classes()
+    for cls in classes:
+        # A field a documented base class declares (SPOILER_BUNDLE_PATH) is listed once.
+        inherited = {name for base in cls.__mro__[1:] if base in classes
+                     for name in base.model_fields}  # type: ignore[attr-defined]
         for name, field in cls.model_fields.items():
             if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings):
                 continue
+            if name in inherited or field.deprecated or field.exclude:
+                continue  # deprecated aliases are named in their replacement's description
             if field.is_required():
                 default = "*required*"
             else:
@@ -55,7 +59,7 @@ def table() -> str:
                         value = value.relative_to(common.REPO_ROOT)
                 default = "" if value is None else f"`{value}`"
             desc = (field.description or "").replace("|", "\\|")
-            rows.append(f"| `{(prefix + name).upper()}` | {default} | {desc} |")
+            rows.append(f"| `{common.env_name(cls, name)}` | {default} | {desc} |")
     return "\n".join(rows)
 
 

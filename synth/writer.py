@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from producer.synth.stats import SynthStats
+from synth.stats import SynthStats
 
 
 def dumps(record: dict[str, Any]) -> str:

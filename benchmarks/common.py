@@ -4,8 +4,8 @@
   models/serving), or SPOILER_BENCH_BUNDLE; a tiny bundle built by the project's own
   pipeline only when neither exists (a fresh clone before `make up`), and the results say so.
 - `torch_checkpoint(bundle)`: the PyTorch form of the bundle's model, for the naive
-  baseline: the bundle build keeps it as `checkpoint/` beside the bundle
-  (`<bundle>.checkpoint`, see docs/performance.md), or SPOILER_BENCH_CHECKPOINT.
+  baseline: `ensure-bundle` keeps it beside the bundle as `<bundle>.checkpoint`
+  (training.pipeline.checkpoint_dir), or SPOILER_BENCH_CHECKPOINT.
 - `bench_texts(n)`: the real sample (../shared) when present, else generated reviews;
   both cycled to `n`, each copy made distinct.
 - `CpuClock`: wall seconds and this process's CPU seconds over a block.
@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 from spoiler_common.settings import REPO_ROOT
 
 REAL_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "imdb-real-sample" / "reviews.jsonl"
-CHECKPOINT_SUFFIX = ".checkpoint"
 T = TypeVar("T")
 
 
@@ -45,13 +44,27 @@ class BenchBundle:
 
 
 def torch_checkpoint(bundle: Path) -> Path | None:
-    """Where the PyTorch (transformers) form of the bundle's model is, if anywhere."""
+    """Where the PyTorch (transformers) form of the bundle's model is, if anywhere.
+
+    SPOILER_BENCH_CHECKPOINT, else `<bundle>.checkpoint` when its version stamp is the
+    bundle's (a checkpoint of another model would make the comparison false).
+    """
+    from spoiler_common.bundle import read_manifest
+    from training.pipeline import CHECKPOINT_VERSION, checkpoint_dir
+
     env = os.environ.get("SPOILER_BENCH_CHECKPOINT")
-    candidates = [Path(env)] if env else []
-    real = bundle.resolve()
-    candidates += [real.with_name(real.name + CHECKPOINT_SUFFIX), real / "checkpoint",
-                   real.parent / "work" / "train" / "model"]
-    return next((c for c in candidates if (c / "config.json").is_file()), None)
+    if env:
+        return Path(env)
+    kept = checkpoint_dir(bundle)
+    if not (kept / "config.json").is_file():
+        return None
+    stamp = kept / CHECKPOINT_VERSION
+    version = stamp.read_text().strip() if stamp.is_file() else ""
+    if version != read_manifest(bundle).version:
+        log(f"{kept} is the checkpoint of version {version or '?'}, not of the bundle's "
+            f"{read_manifest(bundle).version}: ignored")
+        return None
+    return kept
 
 
 def served_bundle() -> BenchBundle:
@@ -84,7 +97,7 @@ def bench_pairs(n: int, source: str = "auto") -> tuple[list[tuple[str, str]], st
                 rows.append((d.get("review_summary") or "", d["review_text"]))
         origin = "real-sample"
     else:
-        from producer.synth import generate
+        from synth import generate
 
         rows = [(r["review_summary"] or "", r["review_text"]) for r in generate(min(n, 2000), 123)]
         origin = "generated"
@@ -137,6 +150,6 @@ def machine_note() -> str:
             "other work competes; compare within a run only)")
 
 
-__all__ = ["CHECKPOINT_SUFFIX", "REAL_SAMPLE", "BenchBundle", "CpuClock", "alternate",
+__all__ = ["REAL_SAMPLE", "BenchBundle", "CpuClock", "alternate",
            "bench_pairs", "bench_texts", "log", "machine_note", "median", "served_bundle",
            "timed", "torch_checkpoint"]

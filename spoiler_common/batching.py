@@ -8,11 +8,13 @@ caller scores each group in one call and writes each score back at its text's
 own index, so the output keeps the input order (and with it the worker's
 per-partition order).
 
-The defaults come from `benchmarks/batching.py` (docs/performance.md): on the
-served 512-token MiniLM graph, 1 thread, groups of up to 8 texts with at most
-10 % padding beat one text per call on both the real sample and generated
-reviews, and lose nothing when no two texts are alike in length (each group is
-then one text, as before).
+The default is one text per call, by measurement (`benchmarks/batching.py`,
+docs/performance.md): on the served MiniLM graph with one onnxruntime thread,
+grouping cost 3-13 % more CPU per review at 128, 256 and 512 tokens on real and
+generated texts, even at 128 tokens where 94 % of texts hit the cap (no padding
+at all): one thread's GEMMs are already large enough at these lengths. Groups
+are the setting to try with more threads per worker or another accelerator
+(SPOILER_WORKER_MODEL_BATCH_TEXTS, SPOILER_WORKER_MODEL_PADDING_WASTE).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from spoiler_common.exceptions import ModelBundleError
 
-DEFAULT_MAX_TEXTS = 8
+DEFAULT_MAX_TEXTS = 1
 DEFAULT_MAX_PADDING_WASTE = 0.10
 
 

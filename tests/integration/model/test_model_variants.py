@@ -97,3 +97,24 @@ def test_length_aware_batching_keeps_order_and_scores(tiny_bundle: Path,
     assert b.input_tokens == a.input_tokens
     # Texts did share calls, never more than the policy allows.
     assert len(calls) < len(texts) and max(calls) <= 8 and sum(calls) == len(texts)
+
+
+def test_the_checkpoint_kept_beside_a_bundle_is_found_only_for_its_version(
+        tiny_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from benchmarks.common import torch_checkpoint
+    from spoiler_common.bundle import read_manifest
+    from training.pipeline import checkpoint_dir, keep_checkpoint
+
+    bundle = tmp_path / "serving"
+    shutil.copytree(tiny_bundle, bundle)
+    train = tmp_path / "train"
+    (train / "model").mkdir(parents=True)
+    (train / "model" / "config.json").write_text("{}")
+    assert torch_checkpoint(bundle) is None
+    kept = keep_checkpoint(train, bundle, read_manifest(bundle).version)
+    assert kept == checkpoint_dir(bundle) == tmp_path / "serving.checkpoint"
+    assert torch_checkpoint(bundle) == kept
+    keep_checkpoint(train, bundle, "another-version")  # a stale checkpoint is not used
+    assert torch_checkpoint(bundle) is None

@@ -40,11 +40,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         log(f"{name}: {result['reviews_per_s']:.1f} reviews/s, "
             f"{result['cpu_ms_per_review']:.0f} CPU-ms/review")
         runs[name].append(result)
-    rows = {name: {"reviews_per_s": median([r["reviews_per_s"] for r in rs]),
-                   "cpu_ms_per_review": median([r["cpu_ms_per_review"] for r in rs]),
-                   "rss_mb_per_worker": median([r["rss_mb_per_worker"] for r in rs]),
-                   "rounds": [round(r["reviews_per_s"], 2) for r in rs]}
-            for name, rs in runs.items()}
+    rows: dict[str, dict[str, Any]] = {
+        name: {"reviews_per_s": median([r["reviews_per_s"] for r in rs]),
+               "cpu_ms_per_review": median([r["cpu_ms_per_review"] for r in rs]),
+               "rss_mb_per_worker": median([r["rss_mb_per_worker"] for r in rs]),
+               "rounds": [round(r["reviews_per_s"], 2) for r in rs]}
+        for name, rs in runs.items()}
     one = rows["1 worker x 1 thread"]["reviews_per_s"]
     for row in rows.values():
         row["vs_one_worker"] = row["reviews_per_s"] / one

@@ -237,9 +237,10 @@ def drain(bundle: Path, reviews: list[ReviewPublished], *, workers: int = 1,
         stop.set()
         bench.close()
     e2e = [p.end_to_end_ms / 1000 for p in preds]
-    result = {"workers": workers, "threads": threads, "n": len(reviews),
-              "reviews_per_s": drain_rate(preds), "cpu_ms_per_review": cpu / len(preds) * 1000,
-              "rss_mb_per_worker": max(rss), "e2e_p50_s": percentile(e2e, 0.5)}
+    result: dict[str, Any] = {"workers": workers, "threads": threads, "n": len(reviews),
+                              "reviews_per_s": drain_rate(preds),
+                              "cpu_ms_per_review": cpu / len(preds) * 1000,
+                              "rss_mb_per_worker": max(rss), "e2e_p50_s": percentile(e2e, 0.5)}
     if predict_load:
         result["predict_answers"] = {str(code): answered.count(code) for code in set(answered)}
     return result

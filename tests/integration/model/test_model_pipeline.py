@@ -25,7 +25,7 @@ def _workspace(tmp: Path) -> Path:
     shutil.copy(REPO_ROOT / "params.test.yaml", work / "params.yaml")
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(REPO_ROOT / "training", work / "training", ignore=ignore)
-    shutil.copytree(REPO_ROOT / "producer" / "synth", work / "producer" / "synth", ignore=ignore)
+    shutil.copytree(REPO_ROOT / "synth", work / "synth", ignore=ignore)
     shutil.copytree(REPO_ROOT / "spoiler_common", work / "spoiler_common", ignore=ignore)
     return work
 

@@ -6,7 +6,7 @@ PYTEST := .venv/bin/pytest
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 .PHONY: pipeline promote help deps up down status stack-up stack-down logs test test-unit test-integration \
-        test-e2e lint typecheck bench schemas docs dashboards compose-check faults alert-proof
+        test-e2e lint typecheck bench cost-table schemas docs dashboards compose-check faults alert-proof
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ typecheck: deps ## mypy over the whole project, tests included ([tool.mypy] file
 
 bench: stack-up ## Benchmarks, each with its baseline measured in the same run
 	@$(PY) -m benchmarks
+
+cost-table: stack-up ## Re-measure the served model's costs and rewrite docs/performance.md's table
+	@$(PY) -m benchmarks --only graphs stream_processor scaleout pipeline --out bench-results/cost.json
+	@$(PY) -m benchmarks.cost_table bench-results/cost.json --write docs/performance.md
 
 alert-proof: stack-up ## Prove the model alerts (stable replay + drift scenarios), rewrite the docs table
 	@$(PY) -m devstack alert-proof --write docs/monitoring.md

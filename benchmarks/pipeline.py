@@ -42,11 +42,10 @@ SERVING = DEFAULT_BUNDLE_PATH
 
 
 def _bundle(work: Path) -> Path:
-    if (SERVING / "bundle.json").exists():
-        return SERVING
-    from training.tiny import build_tiny_bundle
+    """The served bundle (SPOILER_BUNDLE_PATH / SPOILER_BENCH_BUNDLE); tiny only if none."""
+    from benchmarks.common import served_bundle
 
-    return build_tiny_bundle(work / "tiny", version="bench-tiny")
+    return served_bundle().path
 
 
 def _wait(check: Any, timeout: float, what: str) -> None:
@@ -76,7 +75,7 @@ def raw_loop(bundle_path: Path, texts: list[str], batch: int = 16) -> float:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    n = 300 if quick else 2000
+    n = 300 if quick else int(os.environ.get("SPOILER_BENCH_N", "2000"))
     uid = uuid.uuid4().hex[:8]
     kafka = KafkaSettings(topic_prefix=f"benchpipe{uid}.")
     base_pg = PostgresSettings()

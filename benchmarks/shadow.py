@@ -30,26 +30,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stream_processor import REAL_SAMPLE, Bench, ceiling, drain_rate, log
+from benchmarks.common import REAL_SAMPLE, log
+from benchmarks.common import served_bundle as served
+from benchmarks.stream_processor import Bench, ceiling, drain_rate
+from spoiler_common.bundle import read_manifest, write_manifest
 from spoiler_common.contracts import ReviewPublished
 
 
 def served_bundle() -> Path:
-    """SPOILER_BENCH_BUNDLE, else the served bundle, else the tiny one (built once)."""
-    from stream_processor.settings import WorkerSettings
-
-    if os.environ.get("SPOILER_BENCH_BUNDLE"):
-        return Path(os.environ["SPOILER_BENCH_BUNDLE"])
-    served = WorkerSettings().bundle_path
-    if (served / "bundle.json").exists():
-        return served
-    from training.tiny import build_tiny_bundle
-
-    tiny = Path(tempfile.gettempdir()) / "spoiler-bench-shadow" / "tiny"
-    if not (tiny / "bundle.json").exists():
-        log(f"no served bundle: building the tiny one in {tiny}")
-        build_tiny_bundle(tiny, version="tiny-bench")
-    return tiny
+    """The served bundle (SPOILER_BENCH_BUNDLE overrides), else the tiny one: benchmarks.common."""
+    return served().path
 
 
 def challenger_of(bundle: Path) -> Path:
@@ -60,9 +50,8 @@ def challenger_of(bundle: Path) -> Path:
     for item in bundle.resolve().iterdir():
         if item.name != "bundle.json":
             (out / item.name).symlink_to(item)
-    meta = json.loads((bundle / "bundle.json").read_text())
-    meta["version"] = f"{meta['version']}-shadow"
-    (out / "bundle.json").write_text(json.dumps(meta))
+    manifest = read_manifest(bundle)
+    write_manifest(out, manifest.updated(version=f"{manifest.version}-shadow"))
     return out
 
 
@@ -117,14 +106,14 @@ def drain(bundle: Path, batch: list[ReviewPublished], challenger: Path | None) -
         preds = bench.collect(len(batch), timeout=1200)
         out: dict[str, Any] = {
             "reviews_per_s": drain_rate(preds),
-            "champion_inference_s": metric_sum(bench.port,
+            "champion_inference_s": metric_sum(bench.ports[0],
                                                "spoiler_worker_inference_seconds_sum"),
         }
         if challenger is not None:
             out["challenger_inference_s"] = metric_sum(
-                bench.port, "spoiler_worker_challenger_inference_seconds_sum")
+                bench.ports[0], "spoiler_worker_challenger_inference_seconds_sum")
             out["challenger_predictions"] = metric_sum(
-                bench.port, "spoiler_worker_challenger_predictions_total")
+                bench.ports[0], "spoiler_worker_challenger_predictions_total")
         return out
     finally:
         bench.close()

@@ -8,6 +8,7 @@ at import time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 import faust
 
+from spoiler_common.batching import BatchPolicy
 from spoiler_common.settings import KafkaSettings
 from spoiler_common.topics import topic_name
 from stream_processor.broker import broker_credentials, broker_urls
@@ -26,7 +28,7 @@ from stream_processor.model_holder import Loader, ModelHolder, ReloadResult, run
 from stream_processor.processing import BatchHandler, FaultHook, Headers, RawMessage, RetryPolicy
 from stream_processor.settings import WorkerSettings
 from stream_processor.shadow import ShadowScorer, low_priority, shadow_executor
-from stream_processor.web import register_views
+from stream_processor.web import ConcurrencyGate, register_views
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,15 @@ class StreamWorker:
         # One inference thread: onnxruntime gets `threads` cores, the event
         # loop (heartbeats, HTTP) stays free.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        # /predict has its own thread (onnxruntime sessions are safe to run from two
+        # threads), so a large request never queues in front of the stream's batches;
+        # at most `predict_concurrency` requests wait for it, the rest get a 429.
+        self.predict_executor = ThreadPoolExecutor(max_workers=1,
+                                                   thread_name_prefix="predict")
+        self.predict_gate = ConcurrencyGate(settings.predict_concurrency)
+        if loader is runtime_loader:
+            loader = functools.partial(runtime_loader, batching=BatchPolicy(
+                settings.model_batch_texts, settings.model_padding_waste))
         self.holder = ModelHolder(
             settings.bundle_path, variant=settings.variant, threads=settings.threads,
             loader=loader, on_change=lambda m: self.metrics.set_model(m.name, m.version),

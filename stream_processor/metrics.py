@@ -91,6 +91,11 @@ class WorkerMetrics:
         for stage in ("model", "send"):
             self.batch_retries.labels(stage=stage)
         self.dead_letters.labels(reason="internal_error")
+        self.predict_rejected = Counter(
+            "spoiler_worker_predict_rejected",
+            "/predict requests answered 429 because the concurrency limit was reached.",
+            registry=r,
+        )
         self._recent: deque[bool] = deque(maxlen=RATIO_WINDOW)
         self._served: tuple[str, str] | None = None
         self._add_challenger_metrics()

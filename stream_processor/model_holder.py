@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from spoiler_common.batching import BatchPolicy
 from stream_processor.exceptions import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,16 @@ class Model(Protocol):
 Loader = Callable[[Path, str, int], Model]
 
 
-def runtime_loader(path: Path, variant: str, threads: int) -> Model:
+def runtime_loader(path: Path, variant: str, threads: int,
+                   batching: BatchPolicy | None = None) -> Model:
     # Imported here so the worker's other modules (and their unit tests) do
     # not pull onnxruntime in.
     from spoiler_common.model_runtime import load_bundle
 
     # ModelBundle satisfies Model structurally at run time; its attributes are read-only
     # properties, which a Protocol of plain attributes cannot express.
-    return cast(Model, load_bundle(path, variant=cast(Any, variant), threads=threads))
+    return cast(Model, load_bundle(path, variant=cast(Any, variant), threads=threads,
+                                   batching=batching))
 
 
 def fingerprint(path: Path) -> Fingerprint:

@@ -106,7 +106,8 @@ def export(
     """ONNX fp32 + int8 with the parity gate (fails the stage if the gate fails)."""
     from training import export as step
 
-    step.run(trained, prepared, out, _params(params).export)
+    p = _params(params)
+    step.run(trained, prepared, out, p.export, seed=p.prepare.seed)
 
 
 @app.command()
@@ -238,7 +239,9 @@ def ensure_bundle(
     p = _params(params)
     rows = generated_reviews(p.generate.n, p.generate.seed, p.generate.scenario)
     with tempfile.TemporaryDirectory(prefix="ensure-bundle-") as work:
-        result = build_bundle(rows, Path(work), out, p)
+        # The PyTorch checkpoint stays beside the bundle (<out>.checkpoint) so the
+        # benchmarks' naive baseline runs on the served model.
+        result = build_bundle(rows, Path(work), out, p, keep_torch=True)
     manifest = result["manifest"]
     typer.echo(f"built {out} version={manifest.version} in {result['timings']['total']:.0f}s "
                f"test_roc_auc={manifest.metrics.roc_auc:.3f}")

@@ -5,8 +5,9 @@ PYTEST := .venv/bin/pytest
 
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
-.PHONY: pipeline promote help deps up down status stack-up stack-down logs test test-unit test-integration \
-        test-e2e lint typecheck bench cost-table schemas docs dashboards compose-check faults alert-proof
+.PHONY: pipeline retrain promote rollback autopilot help deps up down status stack-up stack-down logs test \
+        test-unit test-integration test-e2e lint typecheck bench cost-table schemas docs dashboards \
+        compose-check faults alert-proof
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,8 +63,17 @@ faults: stack-up ## Fault-injection suite (kill -9 and restart each service)
 pipeline: deps ## Run the DVC model pipeline (dvc repro)
 	@PATH=$(CURDIR)/.venv/bin:$$PATH .venv/bin/dvc repro
 
-promote: deps ## Point the MLflow alias `champion` at the latest version and serve it
-	@$(PY) -m training promote latest
+retrain: deps ## Train a challenger on the labelled reviews in PostgreSQL (retrain/dvc.yaml)
+	@PATH=$(CURDIR)/.venv/bin:$$PATH $(PY) -m training retrain
+
+promote: deps ## Serve VERSION (default latest; e.g. VERSION=challenger) as champion, atomically
+	@$(PY) -m training promote $(or $(VERSION),latest)
+
+rollback: deps ## Serve the previous champion again
+	@$(PY) -m training rollback
+
+autopilot: deps ## Promote/roll back on live evidence (acts only with SPOILER_AUTOPILOT_ENABLED=true)
+	@$(PY) -m training autopilot
 
 schemas: deps ## Regenerate the JSON Schema files from the contracts
 	@$(PY) -m spoiler_tools.contracts_cli export

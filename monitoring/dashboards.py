@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grafana_foundation_sdk.builders import dashboard as builders
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
 
 from monitoring.panels import (
+    PG,
     PanelBuilder,
     barchart_panel,
     board,
@@ -33,6 +35,38 @@ from monitoring.panels import (
 MV = 'model_version=~"$model_version"'
 W = 'window="$window"'
 TAG = "spoiler-stream"
+
+# Every promotion and rollback (`python -m training promote|rollback`, the autopilot) is a
+# row of model_promotions: the annotation reads it from the data, so it works without the
+# Grafana API being reachable from the trainer.
+PROMOTIONS_SQL = (
+    "SELECT happened_at AS time, action || ': ' || coalesce(from_version, 'none') || ' -> ' "
+    "|| to_version || CASE WHEN reason <> '' THEN ' (' || reason || ')' ELSE '' END AS text, "
+    "'model-' || action AS tags FROM model_promotions WHERE $__timeFilter(happened_at) "
+    "ORDER BY happened_at")
+
+
+class SqlAnnotation(model.AnnotationQuery):
+    """An annotation from a raw-SQL query of the PostgreSQL datasource (the SDK's
+    AnnotationQuery has no rawSql field)."""
+
+    def __init__(self, name: str, raw_sql: str, icon_color: str) -> None:
+        super().__init__(name=name, datasource=PG, enable=True, icon_color=icon_color)
+        self.raw_sql = raw_sql
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), "rawQuery": True, "format": "table",
+                "rawSql": self.raw_sql}
+
+
+class SqlAnnotationBuilder(cogbuilder.Builder[model.AnnotationQuery]):
+    """Builder of a SqlAnnotation, for `Dashboard.annotation`."""
+
+    def __init__(self, name: str, raw_sql: str, icon_color: str) -> None:
+        self._internal = SqlAnnotation(name, " ".join(raw_sql.split()), icon_color)
+
+    def build(self) -> model.AnnotationQuery:
+        return self._internal
 
 
 def _finish(dashboard: builders.Dashboard, window_default: str = "1h") -> model.Dashboard:
@@ -59,6 +93,7 @@ def _finish(dashboard: builders.Dashboard, window_default: str = "1h") -> model.
                         .datasource(grafana).enable(True).icon_color("orange")
                         .target(builders.AnnotationTarget().type("tags").tags([TAG])
                                 .match_any(True).limit(100)))
+            .annotation(SqlAnnotationBuilder("Model promotions", PROMOTIONS_SQL, "purple"))
             .link(builders.DashboardLink(TAG).type(model.DashboardLinkType.DASHBOARDS)
                   .tags([TAG]).as_dropdown(False))
             .build())

@@ -130,7 +130,9 @@ class ModelHolder:
     def _load(self) -> tuple[Model, Fingerprint]:
         before = fingerprint(self.path)
         try:
-            model = self._loader(self.path, self.variant, self.threads)
+            # Load from where the link points now, not through it: a link swapped again
+            # mid-load cannot mix two bundles' files (the next poll sees the new target).
+            model = self._loader(Path(before[0]), self.variant, self.threads)
         except Exception as exc:  # any failure means: keep what we have
             raise ModelLoadError(
                 f"could not load the model bundle at {self.path} ({type(exc).__name__}: {exc}); "

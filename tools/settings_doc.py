@@ -17,6 +17,7 @@ import monitoring.settings
 import producer.settings
 import sink.settings
 import stream_processor.settings
+import training.settings
 from spoiler_common import settings as common
 
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
@@ -24,7 +25,7 @@ REASONS_START, REASONS_END = "<!-- reasons:start -->", "<!-- reasons:end -->"
 # The shared settings first, then each service's own classes. A tool may import the
 # services; spoiler_common (the library they all build on) may not.
 MODULES: tuple[ModuleType, ...] = (common, producer.settings, stream_processor.settings,
-                                   sink.settings, monitoring.settings)
+                                   sink.settings, monitoring.settings, training.settings)
 
 
 def settings_classes() -> list[type[BaseSettings]]:

@@ -166,35 +166,154 @@ def register(
     reports: Path = typer.Option(Path("reports"), "--reports"),
     trained: Path = typer.Option(Path("models/train"), "--trained"),
     out: Path = typer.Option(Path("reports/registry.json"), "--out"),
+    alias: str | None = typer.Option(None, "--alias", help=(
+        "Set this alias on the new version (e.g. challenger); default: mlflow.alias on the "
+        "first version only.")),
+    manifest: Path | None = typer.Option(None, "--manifest",
+                                         help="collect's manifest.json (the data lineage)."),
+    comparison: Path | None = typer.Option(None, "--comparison",
+                                           help="compare's report (the parent and its metrics)."),
+    install_challenger: bool = typer.Option(
+        False, "--install-challenger",
+        help="Install the bundle and point SPOILER_TRAINING_CHALLENGER_PATH at it."),
     params: Path = PARAMS,
 ) -> None:
     """Log params, metrics, plots and the bundle to MLflow; register a model version."""
     from training import registry
 
-    info = registry.log_and_register(bundle, reports, trained, _params(params), params)
+    info = registry.log_and_register(bundle, reports, trained, _params(params), params,
+                                     alias=alias, snapshot=manifest, comparison=comparison)
+    if install_challenger:
+        from training import serving
+
+        settings = _training_settings()
+        installed = serving.install(bundle, settings.versions_dir)
+        serving.point(settings.challenger_path, installed, settings.versions_dir)
+        info["installed_to"] = str(settings.challenger_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(info, indent=2) + "\n")
     typer.echo(json.dumps(info, indent=2))
 
 
+def _training_settings(install_to: Path | None = None) -> Any:
+    """TrainingSettings from the environment; `install_to` overrides the serving link."""
+    from spoiler_common.settings import load_settings
+    from training.settings import TrainingSettings
+
+    if install_to is None:
+        return load_settings(TrainingSettings)
+    return load_settings(TrainingSettings, bundle_path=install_to,
+                         versions_dir=install_to.parent / "versions")
+
+
+@app.command()
+@_friendly
+def collect(
+    out: Path | None = typer.Option(None, "--out",
+                                    help="Snapshot directory (default: collect.out)."),
+    params: Path = PARAMS,
+) -> None:
+    """Export the labelled reviews stored in PostgreSQL as a snapshot with its manifest."""
+    from training import collect as step
+
+    m = step.run(_params(params).collect, out)
+    typer.echo(f"collected {m['rows']} labelled reviews ({m['class_counts']['spoiler']} "
+               f"spoilers) produced {m['window']['first_produced_at']} .. "
+               f"{m['window']['last_produced_at']} data_hash={m['data_hash'][:12]}")
+
+
+@app.command()
+@_friendly
+def compare(
+    challenger: Path = typer.Option(Path("models/retrain/bundle"), "--challenger"),
+    champion: Path | None = typer.Option(None, "--champion",
+                                         help="Default: SPOILER_BUNDLE_PATH."),
+    prepared: Path = typer.Option(Path("data/retrain/prepared"), "--prepared"),
+    split: str = typer.Option("test", "--split", help="The held-out split both are scored on."),
+    out: Path = typer.Option(Path("reports/retrain/comparison.json"), "--out"),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0001, max=0.5),
+) -> None:
+    """Score challenger and champion with the runtime on the same split; paired comparison."""
+    from training import compare as step
+
+    report = step.run(challenger, champion or _training_settings().bundle_path, prepared, out,
+                      split=split, alpha=alpha)
+    typer.echo(step.summary(report))
+
+
+@app.command()
+@_friendly
+def retrain(
+    params: Path = typer.Option(Path("retrain/params.yaml"), "--params",
+                                help="Retrain parameters; its dvc.yaml is beside it."),
+    force: bool = typer.Option(False, "--force", help="Re-run every stage (dvc repro -f)."),
+) -> None:
+    """Build a challenger from the labelled reviews in PostgreSQL (dvc repro retrain/dvc.yaml)."""
+    from training import retrain as step
+    from training.compare import summary
+
+    report = step.run(params, _params(params), _training_settings(), force=force)
+    typer.echo(summary(report))
+
+
 @app.command()
 @_friendly
 def promote(
-    version: str = typer.Argument(..., help="Registered model version number, or 'latest'."),
-    alias: str = typer.Option("champion", "--alias", help="Alias to point at the version."),
+    version: str = typer.Argument(..., help=(
+        "What to serve: an alias (challenger), a registered version number, 'latest', or "
+        "a bundle directory.")),
+    alias: str = typer.Option("champion", "--alias", help=(
+        "Alias to move. Another alias than champion only moves that alias.")),
     install_to: Path | None = typer.Option(
-        None, "--install-to",
-        help=f"Also copy that version's bundle here {SERVED}; models.dvc tracks it."),
+        None, "--install-to", help="The serving link (default: SPOILER_BUNDLE_PATH; "
+        "versions are installed beside it under versions/)."),
     no_install: bool = typer.Option(False, "--no-install", help="Only move the alias."),
+    reason: str = typer.Option("", "--reason", help="Recorded with the promotion."),
     params: Path = PARAMS,
 ) -> None:
-    """Point the alias (champion) at a registered version and install its bundle."""
+    """Make a version the champion: alias, atomic serving switch, recorded and annotated."""
     from training import registry
 
     p = _params(params).mlflow
-    info = registry.promote(p.registered_model, version, alias,
-                            None if no_install else _served(install_to))
+    if no_install or alias != "champion":
+        info = registry.promote(p.registered_model, version, alias, None)
+    else:
+        from training import promotion
+
+        info = promotion.promote(version, registered_model=p.registered_model,
+                                 settings=_training_settings(install_to), reason=reason)
     typer.echo(json.dumps(info, indent=2))
+
+
+@app.command()
+@_friendly
+def rollback(
+    install_to: Path | None = typer.Option(None, "--install-to",
+                                           help="The serving link (as for promote)."),
+    reason: str = typer.Option("", "--reason", help="Recorded with the rollback."),
+    params: Path = PARAMS,
+) -> None:
+    """Serve the previous champion again (the one the last promotion replaced)."""
+    from training import promotion
+
+    info = promotion.rollback(registered_model=_params(params).mlflow.registered_model,
+                              settings=_training_settings(install_to), reason=reason)
+    typer.echo(json.dumps(info, indent=2))
+
+
+@app.command()
+@_friendly
+def autopilot(
+    once: bool = typer.Option(False, "--once", help="One check, then exit."),
+    params: Path = typer.Option(Path("retrain/params.yaml"), "--params"),
+) -> None:
+    """Promote the challenger / roll back the champion on live evidence (SPOILER_AUTOPILOT_*)."""
+    from spoiler_common.settings import load_settings
+    from training import autopilot as step
+    from training.settings import AutopilotSettings
+
+    step.run(load_settings(AutopilotSettings), _training_settings(),
+             _params(params).mlflow.registered_model, once=once)
 
 
 @app.command()

@@ -27,3 +27,11 @@ class RegistryError(TrainingError):
 
 class BaselineGateError(TrainingError):
     """The model scores worse than the simple baseline on the same split."""
+
+
+class CollectError(TrainingError):
+    """The labelled reviews cannot be read from PostgreSQL (unreachable, not migrated)."""
+
+
+class PromotionError(TrainingError):
+    """A bundle cannot be promoted or rolled back (fails to load, fails its parity gate)."""

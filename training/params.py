@@ -33,6 +33,24 @@ class PrepareParams(_Section):
     test_size: float = Field(0.15, gt=0, lt=0.5)
     seed: int = 42
     max_rows: int = Field(0, ge=0, description="Use at most this many rows (0 = all).")
+    # Retraining: reviews added to the TRAIN split only (e.g. the original training data), so
+    # validation (threshold, calibration) and test stay on the recent labelled reviews alone.
+    mix_with: str = Field("", description="Extra training reviews (JSON lines); '' = none.")
+    mix_max_rows: int = Field(0, ge=0, description="Use at most this many mixed rows (0 = all).")
+
+
+class CollectParams(_Section):
+    """Which labelled reviews `collect` exports from PostgreSQL (review_outcomes + reviews).
+
+    The window is absolute (ISO-8601 timestamps on the review's produced_at) so
+    the same database content always gives the same snapshot."""
+
+    out: str = "data/collected"
+    since: str | None = Field(None, description="Reviews produced at or after (ISO-8601).")
+    until: str | None = Field(None, description="Reviews produced before (ISO-8601).")
+    max_rows: int = Field(0, ge=0, description="The newest N labelled reviews (0 = all).")
+    min_labels: int = Field(200, ge=10, description="Fewer labelled reviews stop the retrain.")
+    min_per_class: int = Field(20, ge=2, description="Fewer of either class stop the retrain.")
 
 
 class TrainParams(_Section):
@@ -87,6 +105,7 @@ class MlflowParams(_Section):
 
 class Params(_Section):
     generate: GenerateParams = GenerateParams()
+    collect: CollectParams = CollectParams()
     prepare: PrepareParams = PrepareParams()
     train: TrainParams = TrainParams()
     export: ExportParams = ExportParams()

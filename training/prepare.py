@@ -42,6 +42,7 @@ class PrepareStats:
     empty_dropped: int
     duplicates_dropped: int
     conflicting_dropped: int
+    mixed_in: int
     sizes: dict[str, int]
     spoiler_rates: dict[str, float]
     split_by: str
@@ -168,11 +169,29 @@ def splits_hash(splits: dict[str, list[dict[str, Any]]]) -> str:
     return digest.hexdigest()
 
 
-def prepare_records(rows: list[dict[str, Any]], params: PrepareParams
+def mix_into_train(splits: dict[str, list[dict[str, Any]]],
+                   extra: list[dict[str, Any]]) -> int:
+    """Add cleaned `extra` reviews to the train split only; returns how many were added.
+
+    Validation and test stay the source's own (the recent reviews a retrain is
+    judged on); an extra review whose text is already in any split is skipped,
+    so nothing held out leaks into training."""
+    if not extra:
+        return 0
+    kept, _ = clean(extra)
+    seen = {normalise(r["text"]) for part in splits.values() for r in part}
+    added = [r for r in kept if normalise(r["text"]) not in seen]
+    splits["train"] = splits["train"] + added
+    return len(added)
+
+
+def prepare_records(rows: list[dict[str, Any]], params: PrepareParams,
+                    extra: list[dict[str, Any]] | None = None
                     ) -> tuple[dict[str, list[dict[str, Any]]], PrepareStats]:
-    """Clean and split rows already read; pure (no files)."""
+    """Clean and split rows already read (`extra` joins the train split); pure (no files)."""
     kept, dropped = clean(rows)
     splits = split(kept, params)
+    dropped["mixed_in"] = mix_into_train(splits, extra or [])
     stats = PrepareStats(
         rows_in=len(rows),
         sizes={k: len(v) for k, v in splits.items()},
@@ -187,7 +206,8 @@ def prepare_records(rows: list[dict[str, Any]], params: PrepareParams
 
 def run(source: Path, out_dir: Path, params: PrepareParams) -> PrepareStats:
     rows = read_reviews(source, params.max_rows)
-    splits, stats = prepare_records(rows, params)
+    extra = read_reviews(Path(params.mix_with), params.mix_max_rows) if params.mix_with else []
+    splits, stats = prepare_records(rows, params, extra)
     for name, part in splits.items():
         write_jsonl(out_dir / f"{name}.jsonl", part)
     (out_dir / "prepare.json").write_text(
@@ -196,4 +216,6 @@ def run(source: Path, out_dir: Path, params: PrepareParams) -> PrepareStats:
              source, stats.rows_in, stats.sizes, stats.spoiler_rates,
              {"empty": stats.empty_dropped, "duplicates": stats.duplicates_dropped,
               "conflicting": stats.conflicting_dropped})
+    if params.mix_with:
+        log.info("Mixed into train source=%s reviews=%d", params.mix_with, stats.mixed_in)
     return stats

@@ -34,9 +34,49 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def lineage(snapshot: Path | None, comparison: Path | None) -> tuple[dict[str, str],
+                                                                    dict[str, float]]:
+    """Tags and metrics a retrained version carries: its data snapshot and its parent."""
+    tags: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    snap = _read(snapshot) if snapshot is not None else {}
+    if snap:
+        window = snap.get("window", {})
+        tags.update({"snapshot_hash": snap.get("data_hash", ""),
+                     "snapshot_rows": str(snap.get("rows", "")),
+                     "data_window_first": str(window.get("first_produced_at", "")),
+                     "data_window_last": str(window.get("last_produced_at", "")),
+                     "data_window_since": str(window.get("since") or ""),
+                     "data_window_until": str(window.get("until") or "")})
+    report = _read(comparison) if comparison is not None else {}
+    if report.get("champion"):
+        tags["parent_bundle_version"] = str(report["champion"]["version"])
+    cmp = report.get("comparison") or {}
+    if cmp:
+        tags["comparison_verdict"] = str(cmp.get("verdict"))
+        for role in ("champion", "challenger"):
+            for metric, value in (cmp.get(role) or {}).items():
+                if value is not None:
+                    metrics[f"compare_{role}_{metric}"] = float(value)
+        for metric in ("accuracy", "f1", "roc_auc"):
+            for key, value in (cmp.get(f"{metric}_diff") or {}).items():
+                if value is not None:
+                    metrics[f"compare_{metric}_diff_{key}"] = float(value)
+        for key in ("agreement", "mcnemar_p"):
+            if cmp.get(key) is not None:
+                metrics[f"compare_{key}"] = float(cmp[key])
+    return tags, metrics
+
+
 def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
-                     params_file: Path | None = None) -> dict[str, Any]:
-    """One MLflow run for the pipeline's outputs; registers the bundle as a new version."""
+                     params_file: Path | None = None, *, alias: str | None = None,
+                     snapshot: Path | None = None,
+                     comparison: Path | None = None) -> dict[str, Any]:
+    """One MLflow run for the pipeline's outputs; registers the bundle as a new version.
+
+    `alias` (e.g. `challenger`) is set on the new version whatever came before;
+    without it, params.mlflow.alias goes to the first version only. `snapshot`
+    (collect's manifest.json) and `comparison` (compare's) add the retrain's lineage."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -45,13 +85,21 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
     except ModelBundleError as exc:
         raise RegistryError(f"{exc} (run the package stage first)") from exc
     cfg = params.mlflow
+    extra_tags, extra_metrics = lineage(snapshot, comparison)
     try:
+        parent = _alias_version(cfg.registered_model, "champion")
+        if parent is not None:
+            extra_tags["parent_version"] = parent
         mlflow.set_experiment(cfg.experiment)
         with mlflow.start_run(run_name=f"{manifest.name}-{manifest.version}") as run:
             mlflow.log_params(flat_params(params))
             mlflow.set_tags({"bundle_name": manifest.name, "bundle_version": manifest.version,
                              "data_hash": manifest.data_hash or "",
-                             "base_model": manifest.base_model})
+                             "base_model": manifest.base_model, **extra_tags})
+            mlflow.log_metrics(extra_metrics)
+            for extra in (snapshot, comparison):
+                if extra is not None and extra.is_file():
+                    mlflow.log_artifact(str(extra), artifact_path="lineage")
             evaluation = _read(reports / "evaluate" / "metrics.json")
             mlflow.log_metrics(flat(evaluation))
             mlflow.log_metrics(flat(_read(reports / "baseline" / "metrics.json"), "baseline_"))
@@ -78,20 +126,30 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
         version = client.create_model_version(
             cfg.registered_model, source=source, run_id=run.info.run_id,
             tags={"bundle_version": manifest.version, "roc_auc": str(
-                manifest.metrics.roc_auc if manifest.metrics else "")},
+                manifest.metrics.roc_auc if manifest.metrics else ""), **extra_tags},
             description=f"bundle {manifest.name} {manifest.version}",
         )
-        alias_set = first and cfg.alias_first_version
-        if alias_set:
-            client.set_registered_model_alias(cfg.registered_model, cfg.alias, version.version)
+        chosen_alias = alias or (cfg.alias if first and cfg.alias_first_version else None)
+        if chosen_alias:
+            client.set_registered_model_alias(cfg.registered_model, chosen_alias,
+                                              version.version)
     except MlflowException as exc:
         raise RegistryError(f"MLflow at {mlflow.get_tracking_uri()} failed: {exc}. Check "
                             "MLFLOW_TRACKING_URI (unset = sqlite:///mlflow.db here)") from exc
     info = {"tracking_uri": mlflow.get_tracking_uri(), "run_id": run.info.run_id,
             "registered_model": cfg.registered_model, "model_version": str(version.version),
-            "bundle_version": manifest.version, "alias": cfg.alias if alias_set else None}
+            "bundle_version": manifest.version, "alias": chosen_alias, "lineage": extra_tags}
     log.info("Registered %s", info)
     return info
+
+
+def _alias_version(name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client().get_model_version_by_alias(name, alias).version)
+    except MlflowException:  # no such model or alias yet
+        return None
 
 
 def flat_params(params: Params) -> dict[str, Any]:

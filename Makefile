@@ -5,8 +5,9 @@ PYTEST := .venv/bin/pytest
 
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
-.PHONY: pipeline retrain promote rollback autopilot help deps up down status stack-up stack-down logs test test-unit test-integration \
-        test-e2e lint typecheck bench schemas docs compose-check faults alert-proof
+.PHONY: pipeline retrain promote rollback autopilot help deps up down status stack-up stack-down logs test \
+        test-unit test-integration test-e2e lint typecheck bench cost-table schemas docs dashboards \
+        compose-check faults alert-proof
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,11 +44,15 @@ test-unit: deps ## Unit tests only (no services)
 lint: deps ## ruff
 	@.venv/bin/ruff check .
 
-typecheck: deps ## mypy on the shared package, the sink and the worker
-	@.venv/bin/mypy spoiler_common sink stream_processor
+typecheck: deps ## mypy over the whole project, tests included ([tool.mypy] files)
+	@.venv/bin/mypy
 
 bench: stack-up ## Benchmarks, each with its baseline measured in the same run
 	@$(PY) -m benchmarks
+
+cost-table: stack-up ## Re-measure the served model's costs and rewrite docs/performance.md's table
+	@$(PY) -m benchmarks --only graphs stream_processor scaleout pipeline --out bench-results/cost.json
+	@$(PY) -m benchmarks.cost_table bench-results/cost.json --write docs/performance.md
 
 alert-proof: stack-up ## Prove the model alerts (stable replay + drift scenarios), rewrite the docs table
 	@$(PY) -m devstack alert-proof --write docs/monitoring.md
@@ -75,6 +80,9 @@ schemas: deps ## Regenerate the JSON Schema files from the contracts
 
 docs: deps ## Regenerate the README's settings table
 	@$(PY) -m tools.settings_doc --write README.md
+
+dashboards: deps ## Regenerate grafana/dashboards/*.json from monitoring/dashboards.py
+	@$(PY) -m monitoring build-dashboards --dir grafana/dashboards
 
 compose-check: ## Validate compose.yaml without a Docker daemon
 	@docker-compose --env-file .env.example -f compose.yaml config -q && echo "compose.yaml is valid"

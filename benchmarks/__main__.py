@@ -15,7 +15,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-ORDER = ("producer", "model", "stream_processor", "sink", "monitoring", "pipeline")
+ORDER = ("producer", "model", "graphs", "batching", "stream_processor", "shadow", "scaleout",
+         "sink", "monitoring", "pipeline")
 
 
 def main() -> int:

@@ -28,7 +28,13 @@ from psycopg import sql
 from devstack.procs import free_port
 from spoiler_common.kafka import admin_client
 from spoiler_common.model_runtime import load_bundle, model_text
-from spoiler_common.settings import DEFAULT_BUNDLE_PATH, REPO_ROOT, KafkaSettings, PostgresSettings
+from spoiler_common.settings import (
+    DEFAULT_BUNDLE_PATH,
+    REPO_ROOT,
+    KafkaSettings,
+    PostgresSettings,
+    load_settings,
+)
 from spoiler_common.topics import ensure_topics, topic_specs
 
 PY = sys.executable
@@ -36,11 +42,10 @@ SERVING = DEFAULT_BUNDLE_PATH
 
 
 def _bundle(work: Path) -> Path:
-    if (SERVING / "bundle.json").exists():
-        return SERVING
-    from training.tiny import build_tiny_bundle
+    """The served bundle (SPOILER_BUNDLE_PATH / SPOILER_BENCH_BUNDLE); tiny only if none."""
+    from benchmarks.common import served_bundle
 
-    return build_tiny_bundle(work / "tiny", version="bench-tiny")
+    return served_bundle().path
 
 
 def _wait(check: Any, timeout: float, what: str) -> None:
@@ -70,7 +75,7 @@ def raw_loop(bundle_path: Path, texts: list[str], batch: int = 16) -> float:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    n = 300 if quick else 2000
+    n = 300 if quick else int(os.environ.get("SPOILER_BENCH_N", "2000"))
     uid = uuid.uuid4().hex[:8]
     kafka = KafkaSettings(topic_prefix=f"benchpipe{uid}.")
     base_pg = PostgresSettings()
@@ -81,7 +86,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     ensure_topics(admin, specs)
     with psycopg.connect(base_pg.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    pg = base_pg.model_copy(update={"database": database})
+    pg = load_settings(PostgresSettings, database=database)
     assert pg.password is not None
     bundle_path = _bundle(work)
     reviews = work / "reviews.jsonl"

@@ -47,9 +47,11 @@ def _raw(kafka: KafkaSettings, settings: ProducerSettings,
         if err is None:
             delivered += 1
 
+    # confluent-kafka's stubs want this exact list type (lists are invariant).
+    kafka_headers: list[tuple[str, str | bytes | None]] = list(headers)
     started = time.perf_counter()
     for i, (key, value) in enumerate(messages):
-        p.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+        p.produce(topic, value, key, headers=kafka_headers, on_delivery=on_delivery)
         if i % 512 == 0:
             p.poll(0)
     p.flush(120)

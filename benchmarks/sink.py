@@ -37,7 +37,7 @@ from spoiler_common.contracts import (
     headers_for,
 )
 from spoiler_common.kafka import admin_client, producer
-from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
+from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings, load_settings
 from spoiler_common.topics import ensure_topics, topic_name, topic_specs
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _database(base: PostgresSettings, name: str) -> Iterator[PostgresSettings]:
     with psycopg.connect(base.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield base.model_copy(update={"database": name})
+        yield load_settings(PostgresSettings, database=name)
     finally:
         with psycopg.connect(base.conninfo(), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -118,10 +118,12 @@ def _prefill(kafka: KafkaSettings, messages: list[Contract]) -> float:
     prod = producer(kafka, "bench-sink-prefill")
     started = time.perf_counter()
     for i, m in enumerate(messages):
+        # confluent-kafka's stubs want this exact list type (lists are invariant).
+        headers: list[tuple[str, str | bytes | None]] = list(headers_for(m, "bench"))
         while True:
             try:
                 prod.produce(topic_name(m.topic_role, kafka.topic_prefix), encode(m),  # type: ignore[arg-type]
-                             key=m.review_id.encode(), headers=headers_for(m, "bench"))
+                             key=m.review_id.encode(), headers=headers)
                 break
             except BufferError:
                 prod.poll(0.05)

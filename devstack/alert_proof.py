@@ -46,7 +46,7 @@ from devstack.procs import free_port
 from devstack.promtest import FOR_SHARE_OF_WINDOW, OwnPrometheus, render_rules
 from monitoring.settings import parse_duration
 from spoiler_common.bundle import BundleManifest
-from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
+from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def database(name: str) -> Iterator[PostgresSettings]:
     base = PostgresSettings()
     with psycopg.connect(base.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    pg = base.model_copy(update={"database": name})
+    pg = load_settings(PostgresSettings, database=name)
     try:
         migrate(pg.conninfo())
         yield pg

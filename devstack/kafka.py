@@ -10,8 +10,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from devstack.exceptions import StackError
 from devstack.procs import (
-    StackError,
     port_open,
     read_pid,
     require_port_free,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import typer
 
+from devstack.exceptions import StackError
 from devstack.procs import (
-    StackError,
     port_open,
     require_port_free,
     stop_pid,
@@ -132,7 +132,7 @@ def up() -> None:
             typer.echo(start(service, sup, stack))
     except StackError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None
     typer.echo(
         "\nWhere to look:\n"
         "  Prometheus      http://127.0.0.1:9090/alerts   (rules firing)\n"

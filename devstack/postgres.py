@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from devstack.procs import StackError, port_open, require_port_free, wait_until
+from devstack.exceptions import StackError
+from devstack.procs import port_open, require_port_free, wait_until
 from spoiler_common.settings import PostgresSettings, StackSettings
 
 PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)

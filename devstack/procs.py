@@ -11,11 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from spoiler_common.exceptions import SpoilerStreamError
-
-
-class StackError(SpoilerStreamError):
-    """A native-stack service could not be started or stopped; the message says why."""
+from devstack.exceptions import StackError
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

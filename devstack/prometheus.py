@@ -7,7 +7,8 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from devstack.procs import StackError, read_pid, require_port_free, spawn, stop_pid, wait_until
+from devstack.exceptions import StackError
+from devstack.procs import read_pid, require_port_free, spawn, stop_pid, wait_until
 from spoiler_common.settings import REPO_ROOT, StackSettings
 
 CONFIG = REPO_ROOT / "infra" / "prometheus" / "prometheus.yml"

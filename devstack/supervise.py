@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.procs import StackError, pid_alive
+from devstack.exceptions import StackError
+from devstack.procs import pid_alive
 
 SUPERVISORD = str(Path(sys.executable).with_name("supervisord"))
 SUPERVISORCTL = str(Path(sys.executable).with_name("supervisorctl"))

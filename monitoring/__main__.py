@@ -1,6 +1,5 @@
-"""`python -m monitoring`: the monitor service and its Grafana helpers."""
+"""`python -m monitoring`: the same front door as the `spoiler-monitor` script."""
 
-from monitoring.cli import app
+from monitoring.cli import main
 
-if __name__ == "__main__":
-    app()
+main()

@@ -12,7 +12,9 @@ from monitoring.window import Rows, empty_rows
 
 log = logging.getLogger(__name__)
 
-# Newest first, so a capped read keeps the most recent predictions.
+# Newest first, so a capped read keeps the most recent predictions. The served model's
+# only: a challenger scored in shadow is compared in monitoring.comparison, and must not
+# count as a model version of the product (nor flip the "model version changed" notice).
 PREDICTIONS_SQL = """
 SELECT p.model_version,
        extract(epoch FROM p.predicted_at)::float8,
@@ -25,7 +27,7 @@ SELECT p.model_version,
 FROM predictions p
 LEFT JOIN reviews r ON r.review_id = p.review_id
 LEFT JOIN labels l ON l.review_id = p.review_id
-WHERE p.predicted_at > now() - make_interval(secs => %(secs)s)
+WHERE p.predicted_at > now() - make_interval(secs => %(secs)s) AND p.role = 'champion'
 ORDER BY p.predicted_at DESC
 LIMIT %(limit)s
 """
@@ -99,7 +101,7 @@ def read(conn: psycopg.Connection, windows: dict[str, float], max_rows: int) -> 
             # Nothing in the longest window: still say how stale the newest prediction is.
             cur.execute("SELECT extract(epoch FROM max(predicted_at))::float8, "
                         "(array_agg(model_version ORDER BY predicted_at DESC))[1] "
-                        "FROM predictions")
+                        "FROM predictions WHERE role = 'champion'")
             found = cur.fetchone()
             if found and found[0] is not None:
                 newest, newest_version = float(found[0]), str(found[1])

@@ -114,6 +114,40 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         "1 when the longest window had more rows than SPOILER_MONITOR_MAX_ROWS.", ()),
     "spoiler_monitor_last_success_timestamp_seconds": (
         "When the last recomputation finished without error.", ()),
+    **{
+        # Champion vs challenger (shadow scoring) on the same labelled reviews
+        # (monitoring/comparison.py); everything but the count needs
+        # SPOILER_MONITOR_MIN_COMPARISON_LABELS labelled reviews.
+        f"spoiler_comparison_{metric}": (
+            f"{title} of each model (role) on the labelled reviews both scored.",
+            ("window", "champion_version", "challenger_version", "role"))
+        for metric, title in (("accuracy", "Accuracy"), ("f1", "F1 of the spoiler class"),
+                              ("roc_auc", "ROC-AUC"))
+    },
+    "spoiler_comparison_labelled": (
+        "Labelled reviews both the champion and the challenger scored in the window.",
+        ("window", "champion_version", "challenger_version")),
+    "spoiler_comparison_difference": (
+        "Challenger minus champion of a metric (accuracy, f1, roc_auc) on the same reviews.",
+        ("window", "champion_version", "challenger_version", "metric")),
+    "spoiler_comparison_difference_low": (
+        "Lower bound of the paired-bootstrap confidence interval (1 - alpha) of the difference.",
+        ("window", "champion_version", "challenger_version", "metric")),
+    "spoiler_comparison_difference_high": (
+        "Upper bound of the paired-bootstrap confidence interval (1 - alpha) of the difference.",
+        ("window", "champion_version", "challenger_version", "metric")),
+    "spoiler_comparison_agreement": (
+        "Share of the compared reviews both models label the same.",
+        ("window", "champion_version", "challenger_version")),
+    "spoiler_comparison_mcnemar_p_value": (
+        "McNemar mid-p value (two-sided) of equal accuracy, from the discordant reviews.",
+        ("window", "champion_version", "challenger_version")),
+    "spoiler_comparison_discordant": (
+        "Reviews only one model labelled right (`right` = which one).",
+        ("window", "champion_version", "challenger_version", "right")),
+    "spoiler_comparison_verdict": (
+        "1: the challenger is significantly more accurate (McNemar at alpha), -1: less, 0: "
+        "no significant difference.", ("window", "champion_version", "challenger_version")),
 }
 
 

@@ -11,14 +11,14 @@ import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from monitoring import db, lag, reference, window
+from monitoring import comparison, db, lag, reference, window
 from monitoring.exceptions import MonitorError
 from monitoring.exporter import MonitorMetrics
 from monitoring.grafana import Notifier, NullNotifier
 from monitoring.settings import MonitorSettings
 from spoiler_common.bundle import manifest_file
 from spoiler_common.drift import STATISTICS
-from spoiler_common.settings import KafkaSettings, PostgresSettings
+from spoiler_common.settings import KafkaSettings, PostgresSettings, load_settings
 from spoiler_common.topics import topic_specs
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Monitor:
-    """Everything one recomputation needs, wired once by `bootstrap`."""
+    """Everything one recomputation needs, wired once by `build_monitor`."""
 
     settings: MonitorSettings
     pg: PostgresSettings
@@ -41,6 +41,9 @@ class Monitor:
     _last_success: float | None = None
     _drifting: set[tuple[str, str, str]] = field(default_factory=set)
     _unreferenced: set[str] = field(default_factory=set)
+    # The last champion/challenger comparison and when it was computed (monotonic).
+    _comparison: list[window.Sample] = field(default_factory=list)
+    _comparison_at: float | None = None
 
     # -- inputs -------------------------------------------------------------
     def _load_reference(self) -> reference.Reference | None:
@@ -129,6 +132,7 @@ class Monitor:
         if snap.truncated:
             log.warning("The longest window has more than %d predictions; statistics use the "
                         "newest ones (raise SPOILER_MONITOR_MAX_ROWS).", self.settings.max_rows)
+        out += self._comparison_samples(snap.now)
         out.append(window.Sample("spoiler_monitor_window_truncated", {}, float(snap.truncated)))
         if snap.newest_prediction is not None:
             out.append(window.Sample("spoiler_pipeline_freshness_seconds", {},
@@ -147,6 +151,22 @@ class Monitor:
                                          total_dead / (stored + total_dead)))
         self._notify(snap.newest_model_version, out)
         return out
+
+    def _comparison_samples(self, now: float) -> list[window.Sample]:
+        """Champion vs challenger per window; recomputed every comparison_interval_s."""
+        s = self.settings
+        due = (self._comparison_at is None
+               or time.monotonic() - self._comparison_at >= s.comparison_interval_s)
+        if due:
+            windows = s.window_seconds()
+            pairs = comparison.read_pairs(self._connection(), max(windows.values()),
+                                          s.max_rows)
+            limits = comparison.ComparisonSettings(
+                min_labels=s.min_comparison_labels, alpha=s.comparison_alpha,
+                draws=s.comparison_draws, max_rows=s.comparison_max_rows)
+            self._comparison = comparison.compute(pairs, now, windows, limits)
+            self._comparison_at = time.monotonic()
+        return self._comparison
 
     def _lag_samples(self) -> list[window.Sample]:
         assert self.admin is not None and self.kafka is not None
@@ -207,19 +227,25 @@ class Monitor:
             self._conn = None
 
 
-def bootstrap(settings: MonitorSettings | None = None, pg: PostgresSettings | None = None,
-              kafka: KafkaSettings | None = None, notifier: Notifier | None = None) -> Monitor:
-    """Wire settings, clients and the notifier once (tests pass their own)."""
+def build_monitor(settings: MonitorSettings | None = None, pg: PostgresSettings | None = None,
+                  kafka: KafkaSettings | None = None, notifier: Notifier | None = None,
+                  ) -> Monitor:
+    """The bootstrap: settings (from the environment unless given) → a wired monitor.
+
+    Kafka's admin client only when `kafka_lag` is on; the Grafana notifier from the
+    settings unless one is given (tests pass their own). An invalid setting raises
+    ConfigError before anything connects.
+    """
     from monitoring import grafana
     from spoiler_common.kafka import admin_client
 
-    settings = settings or MonitorSettings()
-    pg = pg or PostgresSettings()
+    settings = settings or load_settings(MonitorSettings)
+    pg = pg or load_settings(PostgresSettings)
     if settings.kafka_lag:
-        kafka = kafka or KafkaSettings()
+        kafka = kafka or load_settings(KafkaSettings)
     admin = admin_client(kafka) if kafka is not None and settings.kafka_lag else None
     return Monitor(settings=settings, pg=pg, kafka=kafka if admin else None,
                    notifier=notifier or grafana.notifier(settings), admin=admin)
 
 
-__all__ = ["Monitor", "bootstrap"]
+__all__ = ["Monitor", "build_monitor"]

@@ -42,7 +42,7 @@ class MonitorSettings(BundleSettings):
         "becomes the `window` label value.",
     )
     metrics_host: str = Field("0.0.0.0", description="Address the /metrics endpoint binds.")
-    metrics_port: int = Field(9103, description="Port of the /metrics endpoint.")
+    metrics_port: int = Field(9103, ge=1, le=65535, description="Port of the /metrics endpoint.")
     max_rows: int = Field(
         500_000, gt=0,
         description="Most rows read per recomputation (newest first); a window with more rows "
@@ -61,6 +61,25 @@ class MonitorSettings(BundleSettings):
     )
     min_delay: int = Field(
         10, ge=1, description="Labels a window needs before label delay quantiles are reported.",
+    )
+    min_comparison_labels: int = Field(
+        100, ge=10, description="Labelled reviews both the champion and the challenger scored "
+        "a window needs before their comparison (metrics, differences, p-value, verdict) is "
+        "reported.",
+    )
+    comparison_alpha: float = Field(
+        0.05, gt=0.0, lt=1.0, description="Significance level of the champion/challenger "
+        "verdict (McNemar) and 1 - the confidence of the difference intervals.",
+    )
+    comparison_draws: int = Field(
+        1000, ge=100, le=20_000, description="Paired-bootstrap resamples per comparison.",
+    )
+    comparison_max_rows: int = Field(
+        20_000, ge=100, description="Most labelled reviews (newest) a window's comparison uses.",
+    )
+    comparison_interval_s: float = Field(
+        60.0, gt=0, description="Seconds between two recomputations of the comparison (the "
+        "bootstrap is the monitor's costliest step); the last result is exported meanwhile.",
     )
     alert_window: str = Field(
         "1h", description="The window the alert rules watch (`window=\"1h\"` in "

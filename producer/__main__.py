@@ -1,3 +1,5 @@
-from producer.cli import app
+"""`python -m producer`: the same front door as the `spoiler-producer` script."""
 
-app(prog_name="python -m producer")
+from producer.cli import main
+
+main()

@@ -1,4 +1,12 @@
-"""`python -m producer`: thin Typer commands; the logic lives in the modules beside it."""
+"""`spoiler-producer` (= `python -m producer`): replay | stream | synth, thin over the modules
+beside it.
+
+Exit codes (docs/producer.md): 0 done, or stopped cleanly by SIGTERM/SIGINT; 1 messages
+were not delivered (each failure logged) or an unexpected error, logged with its
+traceback; 2 wrong input or configuration, or Kafka unusable at start (a missing
+file, an invalid setting or option, `--strict` at a bad record, an unreachable broker
+or missing topics), one line on stderr.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +16,18 @@ import signal
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
-from producer.exceptions import ProducerError
-from producer.metrics import ProducerMetrics
 from producer.progress import ProgressReporter
-from producer.replay import ReplayOptions, replay
+from producer.replay import ReplayOptions
+from producer.service import build_producer
 from producer.settings import ProducerSettings
 from producer.sources import Pass, file_passes, synth_passes
-from spoiler_common.logging_setup import configure_logging
-from spoiler_common.settings import KafkaSettings
+from spoiler_common.exceptions import SpoilerStreamError
+from spoiler_common.logging_setup import configure_logging, set_level
+from spoiler_common.settings import load_settings
 from synth import SCENARIOS, generate
 from synth.writer import write_jsonl
 
@@ -33,9 +42,17 @@ app = typer.Typer(
 SCENARIO_HELP = f"Drift scenario, one of: {', '.join(SCENARIOS)} (see docs/producer.md)."
 
 
-@app.callback()
-def main() -> None:
-    """Replay IMDB-style reviews onto Kafka, generate synthetic ones, simulate drift."""
+def _refuse(message: object) -> NoReturn:
+    """Exit 2: wrong input or configuration, said in one line."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _level(log_level: str) -> None:
+    try:
+        set_level(log_level)
+    except SpoilerStreamError as exc:
+        _refuse(exc)
 
 
 def _check_scenario(scenario: str) -> str:
@@ -60,7 +77,7 @@ def synth(
     log_level: str = typer.Option("INFO", "--log-level", help="Logging level."),
 ) -> None:
     """Generate synthetic reviews in the IMDB Spoiler Dataset layout into a JSON-lines file."""
-    configure_logging(log_level)
+    _level(log_level)
     with ProgressReporter("generating", n) as progress:
         def counted():  # type: ignore[no-untyped-def]
             for record in generate(n, seed, scenario, drift_at, start_index):
@@ -93,23 +110,32 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _run(passes: Iterable[Pass], options: ReplayOptions, metrics_port: int | None,
+def _settings(metrics_port: int | None) -> ProducerSettings:
+    try:
+        return load_settings(ProducerSettings, metrics_port=metrics_port)
+    except SpoilerStreamError as exc:
+        _refuse(exc)
+
+
+def _run(passes: Iterable[Pass], options: ReplayOptions, settings: ProducerSettings,
          as_json: bool) -> None:
-    settings = ProducerSettings()
-    if metrics_port is not None:
-        settings = settings.model_copy(update={"metrics_port": metrics_port})
+    try:
+        producer = build_producer(settings)
+    except SpoilerStreamError as exc:
+        _refuse(exc)
     stop = threading.Event()
     _install_signal_handlers(stop)
-    metrics = ProducerMetrics.create()
-    metrics.serve(settings.metrics_host, settings.metrics_port)
     try:
-        summary = replay(passes, KafkaSettings(), settings, options, stop=stop, metrics=metrics)
-    except (ProducerError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        summary = producer.run(passes, options, stop)
+    except (SpoilerStreamError, ValueError) as exc:
+        _refuse(exc)
     finally:
-        metrics.close()
+        producer.close()
     typer.echo(json.dumps(summary.as_dict()) if as_json else summary.render())
+    if summary.stopped_by == "strict":
+        bad = summary.bad_records[-1]
+        _refuse(f"--strict stopped the replay at line {bad.line} ({bad.reason}: {bad.detail}); "
+                "fix the record, or run without --strict to skip bad records")
     if not summary.ok:
         raise typer.Exit(1)
 
@@ -162,11 +188,10 @@ def replay_cmd(
     log_level: str = LOG_LEVEL,
 ) -> None:
     """Replay a dataset file onto the reviews topic, labels later onto the labels topic."""
-    configure_logging(log_level)
+    _level(log_level)
     if not path.is_file():
-        typer.echo(f"error: input file not found: {path}", err=True)
-        raise typer.Exit(2)
-    settings = ProducerSettings()
+        _refuse(f"input file not found: {path}")
+    settings = _settings(metrics_port)
     passes = file_passes(path, start_at=start_at, loop=loop, shuffle_seed=shuffle,
                          shuffle_buffer=settings.shuffle_buffer)
     total = None if (loop or limit) else _count_lines(path)
@@ -175,7 +200,7 @@ def replay_cmd(
         label_fraction=label_fraction, include_label=include_label, strict=strict,
         scenario=scenario, drift_at=drift_at, total=total, label_source="dataset",
     )
-    _run(passes, options, metrics_port, as_json)
+    _run(passes, options, settings, as_json)
 
 
 @app.command()
@@ -197,9 +222,19 @@ def stream(
     log_level: str = LOG_LEVEL,
 ) -> None:
     """Generate synthetic reviews and publish them directly (what the demo runs)."""
-    configure_logging(log_level)
+    _level(log_level)
     options = ReplayOptions(
         rate=rate, limit=limit, label_delay_s=label_delay, label_fraction=label_fraction,
         include_label=include_label, total=n, label_source="synthetic",
     )
-    _run(synth_passes(n, seed, scenario, drift_at, start_index), options, metrics_port, as_json)
+    _run(synth_passes(n, seed, scenario, drift_at, start_index), options,
+         _settings(metrics_port), as_json)
+
+
+def main() -> None:
+    """The console script: logging configured once, then the command."""
+    configure_logging()
+    app()
+
+
+__all__ = ["app", "main"]

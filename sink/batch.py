@@ -108,10 +108,35 @@ class PreparedBatch:
         return ", ".join(f"{t}/{p}@<{o}" for (t, p), o in sorted(self.offsets.items())[:6])
 
 
+# Which model role each predictions topic carries: the product topic only the
+# champion's, the shadow topic only challengers' (a mix-up would put a shadow verdict
+# into review_outcomes, or hide a served one).
+_TOPIC_MODEL_ROLE = {"predictions": "champion", "shadow_predictions": "challenger"}
+
+
+def _prediction_row(topic_role: str) -> Callable[[SpoilerPredicted], Row]:
+    expected = _TOPIC_MODEL_ROLE[topic_role]
+
+    def to_row(m: SpoilerPredicted) -> Row:
+        if m.role != expected:
+            raise ContractError(
+                "invalid_value",
+                f"field 'role': a {m.role}'s prediction on the {topic_role} topic, which "
+                f"carries {expected} predictions only; publish it to the other topic",
+                field="role", expected=expected, got=m.role,
+            )
+        return prediction_row(m)
+
+    return to_row
+
+
 _ROLE_TABLE: dict[str, tuple[Table, type[Any], Callable[[Any], Row], tuple[int, ...]]] = {
     "reviews": (REVIEWS, ReviewPublished, review_row, key_indexes(REVIEWS)),
-    "predictions": (PREDICTIONS, SpoilerPredicted, prediction_row, key_indexes(PREDICTIONS)),
     "labels": (LABELS, LabelArrived, label_row, key_indexes(LABELS)),
+    **{
+        role: (PREDICTIONS, SpoilerPredicted, _prediction_row(role), key_indexes(PREDICTIONS))
+        for role in _TOPIC_MODEL_ROLE
+    },
 }
 
 

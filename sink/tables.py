@@ -46,17 +46,17 @@ PREDICTIONS = Table(
     (
         "review_id", "model_version", "model_name", "spoiler_probability", "is_spoiler",
         "threshold", "produced_at", "predicted_at", "inference_ms", "queue_ms",
-        "end_to_end_ms", "input_tokens", "unknown_tokens",
+        "end_to_end_ms", "input_tokens", "unknown_tokens", "role",
     ),
     ("review_id", "model_version"),
     (
         "model_name", "spoiler_probability", "is_spoiler", "threshold", "produced_at",
         "predicted_at", "inference_ms", "queue_ms", "end_to_end_ms", "input_tokens",
-        "unknown_tokens",
+        "unknown_tokens", "role",
     ),
     (
         "text", "text", "text", "float8", "bool", "float8", "timestamptz", "timestamptz",
-        "float8", "float8", "float8", "int4", "int4",
+        "float8", "float8", "float8", "int4", "int4", "text",
     ),
 )
 LABELS = Table(
@@ -97,7 +97,7 @@ def prediction_row(m: SpoilerPredicted) -> Row:
     return (
         m.review_id, m.model_version, m.model_name, m.spoiler_probability, m.is_spoiler,
         m.threshold, m.produced_at, m.predicted_at, m.inference_ms, m.queue_ms,
-        m.end_to_end_ms, m.input_tokens, m.unknown_tokens,
+        m.end_to_end_ms, m.input_tokens, m.unknown_tokens, m.role,
     )
 
 

@@ -51,10 +51,25 @@ from spoiler_common.exceptions import ModelBundleError
 FORMAT_VERSION: Literal[2] = 2
 BUNDLE_JSON = "bundle.json"
 TOKENIZER_FILE = "tokenizer.json"
-Variant = Literal["int8", "fp32"]
-VARIANT_FILES: dict[Variant, str] = {"int8": "model.onnx", "fp32": "model.fp32.onnx"}
-# The files whose sha256 bundle.json records (everything but itself).
+Variant = Literal["int8", "fp32", "fp32-fused", "int8-selective"]
+# Graph variants a bundle may carry (training/graphs.py builds them; export's parity
+# gate picks the served one). fp32 and int8 are in every bundle; the others where
+# export built them, and `files` lists what a bundle has.
+VARIANT_FILES: dict[Variant, str] = {
+    "int8": "model.onnx",                           # dynamic int8, every MatMul and Gather
+    "fp32": "model.fp32.onnx",                      # the export itself
+    "fp32-fused": "model.fp32-fused.onnx",          # fp32 + transformer optimizer fusions
+    "int8-selective": "model.int8-selective.onnx",  # int8 except the sensitive layers
+}
+# The files every bundle has and whose sha256 bundle.json records (everything but itself).
 BUNDLE_FILES = (VARIANT_FILES["int8"], VARIANT_FILES["fp32"], TOKENIZER_FILE)
+
+
+def bundle_files(bundle_dir: Path) -> list[str]:
+    """The files a bundle directory carries: the required ones and each variant present."""
+    extra = [f for f in VARIANT_FILES.values()
+             if f not in BUNDLE_FILES and (bundle_dir / f).is_file()]
+    return [*BUNDLE_FILES, *extra]
 Truncation = Literal["head", "head_tail"]
 # The classifier's two outputs; the runtime reads index 1 as P(spoiler).
 LABEL_MAP = {"0": "not_spoiler", "1": "spoiler"}
@@ -158,7 +173,7 @@ class ConfusionMatrix(Block):
 
 
 class Agreement(Block):
-    """Two graphs' scores on the same texts: label agreement at 0.5 and |Δp|."""
+    """Two graphs' scores on the same texts: label agreement at a threshold and |Δp|."""
 
     label_agreement: Probability
     max_abs_diff: float
@@ -166,16 +181,39 @@ class Agreement(Block):
     n: NonNegativeInt
 
 
+class VariantParity(Agreement):
+    """One graph variant against fp32: calibrated scores, at the tuned threshold."""
+
+    passed: bool
+    build_seconds: float | None = None
+    fused_operators: dict[str, int] | None = None       # fp32-fused
+    sensitivity_mean_abs_diff: dict[str, float] | None = None  # int8-selective, per layer
+    budget: float | None = None
+    int8_layers: list[int] | None = None
+    fp32_layers: list[int] | None = None
+
+
 class Parity(Block):
-    """The export's parity gate and which graph it chose to serve."""
+    """The export's parity gate and which graph it chose to serve.
+
+    `variants` (this release): every graph built, scored on all `n` validation texts
+    and compared with fp32 on the calibrated score at the tuned `threshold`. Bundles
+    of the previous export carry `int8_vs_fp32` (raw scores at 0.5) instead.
+    """
 
     n: NonNegativeInt
     threshold: Probability
     min_label_agreement: Probability
     fp32_vs_torch: Agreement
-    int8_vs_fp32: Agreement
     passed: bool
     served_variant: Variant
+    calibration: str | None = None
+    reference: str | None = None
+    speed_order: list[str] = Field(default_factory=list)
+    variants: dict[str, VariantParity] = Field(default_factory=dict)
+    not_built: dict[str, str] = Field(default_factory=dict)
+    refused: dict[str, str] = Field(default_factory=dict)
+    int8_vs_fp32: Agreement | None = None
     int8_refused: str | None = None
     seconds: float | None = None
 
@@ -396,8 +434,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def checksums(bundle_dir: Path, names: Iterable[str] = BUNDLE_FILES) -> dict[str, str]:
-    """name -> sha256 of the bundle's files (what `files` records)."""
+def checksums(bundle_dir: Path, names: Iterable[str] | None = None) -> dict[str, str]:
+    """name -> sha256 of the bundle's files (what `files` records; default: all it has)."""
+    names = list(names) if names is not None else bundle_files(bundle_dir)
     missing = [name for name in names if not (bundle_dir / name).is_file()]
     if missing:
         raise ModelBundleError(f"{bundle_dir} lacks {', '.join(missing)}: re-run the export")
@@ -456,6 +495,8 @@ __all__ = [
     "SpecialTokens",
     "Truncation",
     "Variant",
+    "VariantParity",
+    "bundle_files",
     "calibration_of",
     "checksums",
     "manifest_file",

@@ -83,7 +83,9 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     topic_role: ClassVar[str]
+    # Versions this reader accepts; writers write the newest (the field's default).
     versions: ClassVar[frozenset[int]] = frozenset({1})
+    added_in: ClassVar[dict[str, int]] = {}
     # The field the Kafka key must equal (None: any key).
     key_field: ClassVar[str | None] = "review_id"
 
@@ -114,13 +116,28 @@ class ReviewPublished(_Contract):
         return value
 
 
+ModelRole = Literal["champion", "challenger"]
+
+
 class SpoilerPredicted(_Contract):
-    """The model's verdict on one review. Key: ``review_id``."""
+    """A model's verdict on one review. Key: ``review_id``.
+
+    Version 2 added ``role``: the champion's predictions are the product (the
+    predictions topic), a challenger's are scored in shadow on the same reviews
+    (the shadow-predictions topic). A version-1 message is a champion's: it
+    predates shadow scoring, so its ``role`` is ``champion`` whatever it says.
+    """
 
     topic_role: ClassVar[str] = "predictions"
+    versions: ClassVar[frozenset[int]] = frozenset({1, 2})
+    # Fields a schema version introduced: the older versions' schemas lack them.
+    added_in: ClassVar[dict[str, int]] = {"role": 2}
 
-    schema_version: Literal[1] = 1
+    schema_version: Literal[1, 2] = 2
     review_id: ReviewId
+    role: ModelRole = Field(
+        "champion", description="champion: the served prediction (the product); challenger: "
+        "a shadow model scored on the same review for comparison only. Added in version 2.")
     spoiler_probability: Finite = Field(ge=0.0, le=1.0)
     is_spoiler: StrictBool = Field(description="spoiler_probability >= threshold.")
     threshold: Finite = Field(ge=0.0, le=1.0)
@@ -134,6 +151,14 @@ class SpoilerPredicted(_Contract):
     end_to_end_ms: Finite = Field(ge=0.0, description="predicted_at - produced_at.")
     input_tokens: Int4 | None = Field(None, description="Tokens before truncation.")
     unknown_tokens: Int4 | None = Field(None, description="[UNK] tokens produced.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _v1_is_champion(cls, data: Any) -> Any:
+        # Version 1 had no roles: every v1 prediction is the served model's.
+        if isinstance(data, dict) and data.get("schema_version") == 1 and "role" in data:
+            data = {k: v for k, v in data.items() if k != "role"}
+        return data
 
 
 class LabelArrived(_Contract):
@@ -562,6 +587,7 @@ __all__ = [
     "MIN_TIMESTAMP",
     "DeadLetter",
     "LabelArrived",
+    "ModelRole",
     "ReviewPublished",
     "SpoilerPredicted",
     "check_key",

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from spoiler_common.batching import BatchPolicy, length_groups
 from spoiler_common.bundle import (
     BUNDLE_JSON,
     TOKENIZER_FILE,
@@ -42,13 +43,7 @@ log = logging.getLogger(__name__)
 
 # "auto": the graph the bundle names as `default_variant` (the fastest that passed the
 # export's parity gate), int8 for bundles that name none.
-VariantChoice = Literal["auto", "int8", "fp32"]
-# Texts per onnxruntime call. Each call pads to its longest text; measured on
-# 2 cores (MiniLM int8, 1 thread, generated reviews): one text per call beats
-# slices of 4 and 16 at 128 tokens (75 vs 70 vs 67 reviews/s) and at 256
-# (46 vs 39 vs 27), because padding costs more than batching gains here.
-# Larger slices (length-sorted) may pay off on wider CPUs or GPUs.
-DEFAULT_SLICE = 1
+VariantChoice = Literal["auto", "int8", "fp32", "fp32-fused", "int8-selective"]
 
 
 def model_text(review_summary: str | None, review_text: str | None) -> str:
@@ -192,13 +187,20 @@ class BatchPrediction:
 class OnnxClassifier:
     """An onnxruntime session for a sequence classifier exported by optimum."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
+    def __init__(self, path: Path, threads: int = 1, *,
+                 optimization: Literal["basic", "extended", "all"] = "all",
+                 arena: bool = True) -> None:
         import onnxruntime as ort
 
+        levels = {"basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                  "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                  "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, threads)
         opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = levels[optimization]
+        # benchmarks/graphs.py measures both; the arena (default) was no slower.
+        opts.enable_cpu_mem_arena = arena
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(
@@ -231,7 +233,7 @@ class ModelBundle:
     manifest: BundleManifest
     encoder: TextEncoder
     classifier: OnnxClassifier
-    slice_size: int = DEFAULT_SLICE
+    batching: BatchPolicy = field(default_factory=BatchPolicy)
     calibration: Calibration = field(default_factory=Calibration)
 
     @property
@@ -282,19 +284,21 @@ class ModelBundle:
             return BatchPrediction(np.zeros(0, dtype=np.float64), [], [])
         rows, n_tokens, n_unknown = self.encoder._encode(texts)
         probs = np.empty(n, dtype=np.float64)
-        order = sorted(range(n), key=lambda i: len(rows[i]))
-        for start in range(0, n, self.slice_size):
-            idx = order[start : start + self.slice_size]
+        # Texts of similar length share a call (spoiler_common.batching); each score
+        # goes back to its text's index, so the output keeps the input order.
+        for idx in length_groups([len(r) for r in rows], self.batching):
             ids, mask = pad([rows[i] for i in idx], self.encoder.special.pad)
             probs[idx] = softmax_spoiler(self.classifier.logits(ids, mask))
         return BatchPrediction(probs, n_tokens, n_unknown)
 
 
 def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int = 1,
-                *, verify: bool = True) -> ModelBundle:
+                *, verify: bool = True, batching: BatchPolicy | None = None) -> ModelBundle:
     """Load and check a bundle directory; raises ModelBundleError with the fix on any problem.
 
     `variant` "auto" loads the graph the bundle says to serve (`default_variant`).
+    `batching` says which texts of one `predict` call share an onnxruntime call
+    (default: `BatchPolicy()`, length-aware groups).
     """
     path = Path(path)
     if variant not in ("auto", *VARIANT_FILES):
@@ -307,6 +311,12 @@ def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int 
     manifest = read_manifest(path)
     served = manifest.served_variant(variant)
     model_file = VARIANT_FILES[served]
+    if model_file not in manifest.files:
+        carried = [v for v, f in VARIANT_FILES.items() if f in manifest.files]
+        raise ModelBundleError(
+            f"bundle {path} has no {served} graph ({model_file}); it carries "
+            f"{', '.join(carried) or 'no graph'}: choose one of those (or auto), or rebuild "
+            "the bundle with this release's export")
     if verify:
         verify_files(path, manifest, (model_file, TOKENIZER_FILE))
     from tokenizers import Tokenizer
@@ -322,15 +332,17 @@ def load_bundle(path: Path | str, variant: VariantChoice = "auto", threads: int 
     log.info("Loaded model bundle name=%s version=%s variant=%s threads=%d calibration=%s "
              "path=%s", manifest.name, manifest.version, served, threads, calibration.method,
              path)
-    return ModelBundle(path, served, manifest, encoder, classifier, calibration=calibration)
+    return ModelBundle(path, served, manifest, encoder, classifier,
+                       batching=batching or BatchPolicy(), calibration=calibration)
 
 
 __all__ = [
-    "DEFAULT_SLICE",
+    "BatchPolicy",
     "BatchPrediction",
     "Calibration",
     "Encoded",
     "ModelBundle",
+    "OnnxClassifier",
     "TextEncoder",
     "VariantChoice",
     "head_tail_split",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -16,8 +17,10 @@ from spoiler_common.exceptions import TopicSpecError
 
 log = logging.getLogger(__name__)
 
-TopicRole = Literal["reviews", "predictions", "labels", "dead_letters"]
-ROLES: tuple[TopicRole, ...] = ("reviews", "predictions", "labels", "dead_letters")
+TopicRole = Literal["reviews", "predictions", "shadow_predictions", "labels", "dead_letters"]
+ROLES: tuple[TopicRole, ...] = (
+    "reviews", "predictions", "shadow_predictions", "labels", "dead_letters",
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,26 @@ class TopicReport:
     detail: str = ""
 
 
+def _wait_visible(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """Wait until created topics show in the metadata with a leader for every partition.
+
+    CreateTopics returns when the controller has the topic; brokers' metadata follows a
+    moment later, so a client that subscribes or lists at once (a test, a service started
+    right after `spoiler-topics ensure`) could otherwise miss it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        topics = admin.list_topics(timeout=timeout_s).topics
+        waiting = [n for n in names if n not in topics or topics[n].error is not None
+                   or any(p.leader < 0 for p in topics[n].partitions.values())]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise TopicSpecError(f"topics created but not visible after {timeout_s:.0f}s: "
+                                 f"{', '.join(waiting)}; check the broker's log")
+        time.sleep(0.2)
+
+
 def ensure_topics(
     admin: AdminClient, specs: list[TopicSpec], timeout_s: float = 30.0
 ) -> list[TopicReport]:
@@ -115,6 +138,7 @@ def ensure_topics(
                     raise TopicSpecError(f"could not create topic {name}: {exc}") from exc
             reports.append(TopicReport(name, "created"))
             log.info("Created topic topic=%s", name)
+        _wait_visible(admin, [s.name for s in missing], timeout_s)
     present = [s for s in specs if s.name in existing]
     if present:
         configs = admin.describe_configs(

@@ -18,13 +18,24 @@ SCHEMA_DIR = Path(spoiler_common.__file__).parent / "schemas"
 
 
 def schema_documents() -> dict[str, dict]:
-    """JSON Schema per contract, as published in spoiler_common/schemas/."""
+    """JSON Schema per contract and version, as published in spoiler_common/schemas/.
+
+    Each version a reader accepts has its file: an older version's schema is the
+    current one without the fields added since, with its own `schema_version`.
+    """
     docs = {}
     for name, model in CONTRACTS.items():
-        schema = model.model_json_schema(mode="serialization")
-        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        schema["$id"] = f"https://spoiler-stream.invalid/schemas/{name}.v1.json"
-        docs[f"{name}.v1.json"] = schema
+        for version in sorted(model.versions):
+            schema = model.model_json_schema(mode="serialization")
+            for field, since in model.added_in.items():
+                if version < since:
+                    schema["properties"].pop(field, None)
+            schema["properties"]["schema_version"] = {
+                "const": version, "default": version, "title": "Schema Version", "type": "integer",
+            }
+            schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+            schema["$id"] = f"https://spoiler-stream.invalid/schemas/{name}.v{version}.json"
+            docs[f"{name}.v{version}.json"] = schema
     return docs
 
 

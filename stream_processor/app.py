@@ -8,6 +8,7 @@ at import time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 import faust
 
+from spoiler_common.batching import BatchPolicy
 from spoiler_common.settings import KafkaSettings
 from spoiler_common.topics import topic_name
 from stream_processor.broker import broker_credentials, broker_urls
@@ -25,7 +27,8 @@ from stream_processor.metrics import WorkerMetrics
 from stream_processor.model_holder import Loader, ModelHolder, ReloadResult, runtime_loader
 from stream_processor.processing import BatchHandler, FaultHook, Headers, RawMessage, RetryPolicy
 from stream_processor.settings import WorkerSettings
-from stream_processor.web import register_views
+from stream_processor.shadow import ShadowScorer, low_priority, shadow_executor
+from stream_processor.web import ConcurrencyGate, register_views
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,15 @@ class StreamWorker:
         # One inference thread: onnxruntime gets `threads` cores, the event
         # loop (heartbeats, HTTP) stays free.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+        # /predict has its own thread (onnxruntime sessions are safe to run from two
+        # threads), so a large request never queues in front of the stream's batches;
+        # at most `predict_concurrency` requests wait for it, the rest get a 429.
+        self.predict_executor = ThreadPoolExecutor(max_workers=1,
+                                                   thread_name_prefix="predict")
+        self.predict_gate = ConcurrencyGate(settings.predict_concurrency)
+        if loader is runtime_loader:
+            loader = functools.partial(runtime_loader, batching=BatchPolicy(
+                settings.model_batch_texts, settings.model_padding_waste))
         self.holder = ModelHolder(
             settings.bundle_path, variant=settings.variant, threads=settings.threads,
             loader=loader, on_change=lambda m: self.metrics.set_model(m.name, m.version),
@@ -114,6 +126,8 @@ class StreamWorker:
         self.app = faust.App(settings.app_id, **faust_settings(settings, kafka))
         prefix = kafka.topic_prefix
         self.reviews_topic = topic_name("reviews", prefix)
+        fault_hook = load_fault_hook(settings.fault_hook)
+        self.shadow = self._shadow_scorer(loader, fault_hook)
         self.handler = BatchHandler(
             holder=self.holder, metrics=self.metrics, executor=self.executor, send=self._send,
             text_of=model_text,
@@ -122,11 +136,28 @@ class StreamWorker:
             max_dead_letter_bytes=settings.max_dead_letter_bytes,
             retry=RetryPolicy(settings.retry_initial_s, settings.retry_max_s,
                               settings.send_attempts),
-            fault_hook=load_fault_hook(settings.fault_hook),
+            fault_hook=fault_hook,
+            shadow=self.shadow,
+            shadow_topic=topic_name("shadow_predictions", prefix),
         )
         self._agent_running = False
         self._agent_error: str | None = None
+        self._reloads: set[asyncio.Future[None]] = set()
         self._wire()
+
+    def _shadow_scorer(self, loader: Loader, fault_hook: FaultHook | None) -> ShadowScorer | None:
+        """The challenger scored in shadow, with its own inference thread (None: off)."""
+        settings = self.settings
+        if settings.challenger_path is None:
+            return None
+        holder = ModelHolder(
+            settings.challenger_path, variant=settings.variant, threads=settings.threads,
+            loader=low_priority(loader), setting="SPOILER_WORKER_CHALLENGER_PATH",
+            on_change=lambda m: self.metrics.set_challenger(m.name, m.version),
+            role="challenger",
+        )
+        return ShadowScorer(holder, share=settings.challenger_share, executor=shadow_executor(),
+                            metrics=self.metrics, fault_hook=fault_hook)
 
     async def _send(self, topic: str, key: bytes | None, value: bytes,
                     headers: Headers) -> Any:
@@ -157,14 +188,14 @@ class StreamWorker:
             async def watch_bundle() -> None:
                 if self.holder.ready and self.holder.changed_on_disk():
                     await self.reload(force=False, reason="bundle changed on disk")
+                # The challenger is tried again whenever its bundle changes, loaded or not.
+                if self.shadow is not None and self.shadow.holder.changed_on_disk():
+                    await self.reload_challenger(force=False, reason="bundle changed on disk")
 
         @app.task
         async def on_started() -> None:
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(
-                signal.SIGHUP,
-                lambda: asyncio.ensure_future(self.reload(force=True, reason="SIGHUP")),
-            )
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
             log.info(
                 "Worker started app_id=%s source=%s batch_size=%d batch_wait_ms=%.0f "
                 "model_version=%s web=http://%s:%d",
@@ -224,9 +255,27 @@ class StreamWorker:
         # which acknowledges the batch (see the agent above).
         os._exit(EXIT_UNDELIVERED)
 
+    def _on_sighup(self) -> None:
+        # Kept until done: the loop holds tasks only weakly.
+        self._reloads.add(asyncio.ensure_future(self._reload_both("SIGHUP")))
+        self._reloads = {task for task in self._reloads if not task.done()}
+
+    async def _reload_both(self, reason: str) -> None:
+        await self.reload(force=True, reason=reason)
+        await self.reload_challenger(force=True, reason=reason)
+
     async def reload(self, *, force: bool, reason: str) -> ReloadResult:
         result = await self.holder.reload(force=force, reason=reason)
         self.metrics.reloads.labels(result=result.outcome).inc()
+        return result
+
+    async def reload_challenger(self, *, force: bool, reason: str) -> ReloadResult | None:
+        """Reload the challenger (None when shadow scoring is off); the champion is untouched."""
+        if self.shadow is None:
+            return None
+        result = await self.shadow.holder.reload(force=force, reason=reason)
+        if result.outcome == "failed" and not self.shadow.holder.ready:
+            self.metrics.challenger_loaded.set(0)
         return result
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -255,8 +304,14 @@ class StreamWorker:
         return ready and self._agent_error is None, detail
 
     def start_model(self) -> None:
-        """Load the model before joining the group: a worker without one must not consume."""
+        """Load the model before joining the group: a worker without one must not consume.
+
+        The challenger is optional: one that does not load is logged and tried again
+        when its bundle changes; the worker starts either way.
+        """
         self.holder.load_initial()
+        if self.shadow is not None:
+            self.shadow.holder.try_load_initial()
 
 
 def build_worker(

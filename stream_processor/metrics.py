@@ -91,8 +91,48 @@ class WorkerMetrics:
         for stage in ("model", "send"):
             self.batch_retries.labels(stage=stage)
         self.dead_letters.labels(reason="internal_error")
+        self.predict_rejected = Counter(
+            "spoiler_worker_predict_rejected",
+            "/predict requests answered 429 because the concurrency limit was reached.",
+            registry=r,
+        )
         self._recent: deque[bool] = deque(maxlen=RATIO_WINDOW)
         self._served: tuple[str, str] | None = None
+        self._add_challenger_metrics()
+
+    def _add_challenger_metrics(self) -> None:
+        """Shadow scoring (SPOILER_WORKER_CHALLENGER_PATH): series beside the champion's."""
+        r = self.registry
+        self.challenger_info = Gauge(
+            "spoiler_worker_challenger_info", "The challenger scored in shadow (value 1).",
+            ["model_name", "model_version"], registry=r,
+        )
+        self.challenger_loaded = Gauge(
+            "spoiler_worker_challenger_loaded",
+            "1 while a challenger is loaded, else 0 (shadow scoring off, or the challenger "
+            "failed to load: see the log).", registry=r,
+        )
+        self.challenger_predictions = Counter(
+            "spoiler_worker_challenger_predictions",
+            "Challenger predictions acknowledged by Kafka (shadow-predictions topic).", registry=r,
+        )
+        self.challenger_failures = Counter(
+            "spoiler_worker_challenger_failures",
+            "Reviews the challenger did not score: stage=inference (its model call failed), "
+            "stage=send (Kafka refused its prediction). The champion is never affected.",
+            ["stage"], registry=r,
+        )
+        self.challenger_skipped = Counter(
+            "spoiler_worker_challenger_skipped",
+            "Reviews not scored in shadow: not_sampled (outside SPOILER_WORKER_CHALLENGER_SHARE),"
+            " not_loaded, same_version (the challenger is the champion).", ["reason"], registry=r,
+        )
+        self.challenger_inference_seconds = Histogram(
+            "spoiler_worker_challenger_inference_seconds",
+            "Tokenization plus challenger model time per batch.",
+            buckets=_INFERENCE_BUCKETS, registry=r,
+        )
+        self._challenger: tuple[str, str] | None = None
 
     def observe_labels(self, labels: list[bool]) -> None:
         self._recent.extend(labels)
@@ -104,6 +144,21 @@ class WorkerMetrics:
             self.model_info.remove(*self._served)
         self.model_info.labels(model_name=name, model_version=version).set(1)
         self._served = (name, version)
+
+    def set_challenger(self, name: str, version: str) -> None:
+        if self._challenger is not None:
+            self.challenger_info.remove(*self._challenger)
+        self.challenger_info.labels(model_name=name, model_version=version).set(1)
+        self._challenger = (name, version)
+        self.challenger_loaded.set(1)
+
+    def enable_challenger(self, loaded: bool) -> None:
+        """Shadow scoring is configured: its series exist (at 0) before anything happens."""
+        self.challenger_loaded.set(1 if loaded else 0)
+        for stage in ("inference", "send"):
+            self.challenger_failures.labels(stage=stage)
+        for reason in ("not_sampled", "not_loaded", "same_version"):
+            self.challenger_skipped.labels(reason=reason)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
 
+from spoiler_common.batching import BatchPolicy
 from stream_processor.exceptions import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -47,14 +48,16 @@ class Model(Protocol):
 Loader = Callable[[Path, str, int], Model]
 
 
-def runtime_loader(path: Path, variant: str, threads: int) -> Model:
+def runtime_loader(path: Path, variant: str, threads: int,
+                   batching: BatchPolicy | None = None) -> Model:
     # Imported here so the worker's other modules (and their unit tests) do
     # not pull onnxruntime in.
     from spoiler_common.model_runtime import load_bundle
 
     # ModelBundle satisfies Model structurally at run time; its attributes are read-only
     # properties, which a Protocol of plain attributes cannot express.
-    return cast(Model, load_bundle(path, variant=cast(Any, variant), threads=threads))
+    return cast(Model, load_bundle(path, variant=cast(Any, variant), threads=threads,
+                                   batching=batching))
 
 
 def fingerprint(path: Path) -> Fingerprint:
@@ -97,8 +100,13 @@ class ModelHolder:
         threads: int = 1,
         loader: Loader = runtime_loader,
         on_change: Callable[[Model], None] | None = None,
+        setting: str = "SPOILER_BUNDLE_PATH",
+        role: str = "champion",
     ) -> None:
         self.path = path
+        # Named in errors and logs: which setting to fix, which model it is.
+        self.setting = setting
+        self.role = role
         self.variant = variant
         self.threads = threads
         self._loader = loader
@@ -128,7 +136,7 @@ class ModelHolder:
         except Exception as exc:  # any failure means: keep what we have
             raise ModelLoadError(
                 f"could not load the model bundle at {self.path} ({type(exc).__name__}: {exc}); "
-                "check SPOILER_BUNDLE_PATH points at a complete bundle "
+                f"check {self.setting} points at a complete bundle "
                 "(bundle.json, model.onnx, tokenizer.json)"
             ) from exc
         return model, before
@@ -138,10 +146,26 @@ class ModelHolder:
         model, fp = self._load()
         self._install(model, fp)
         log.info(
-            "Model loaded model_name=%s model_version=%s variant=%s path=%s",
-            model.name, model.version, self.variant, self.path,
+            "Model loaded role=%s model_name=%s model_version=%s variant=%s path=%s",
+            self.role, model.name, model.version, self.variant, self.path,
         )
         return model
+
+    def try_load_initial(self) -> bool:
+        """Load at start-up, or log why not and wait for the bundle to change on disk.
+
+        For a model the worker can serve without (the challenger): the failing state
+        is remembered, so polling tries again only once the bundle changes.
+        """
+        try:
+            self.load_initial()
+        except ModelLoadError as exc:
+            self._fingerprint = fingerprint(self.path)
+            self.last_error = str(exc)
+            log.error("Model not loaded; serving without it until its bundle changes "
+                      "role=%s error=%s", self.role, exc)
+            return False
+        return True
 
     def _install(self, model: Model, fp: Fingerprint) -> None:
         self._current, self._fingerprint = model, fp
@@ -168,8 +192,8 @@ class ModelHolder:
                 self._fingerprint = fingerprint(self.path)
                 self.last_error = str(exc)
                 log.error(
-                    "Model reload refused; still serving model_version=%s reason=%s error=%s",
-                    previous, reason, exc,
+                    "Model reload refused; still serving role=%s model_version=%s reason=%s "
+                    "error=%s", self.role, previous or "none", reason, exc,
                 )
                 return ReloadResult(
                     "failed", previous, previous, str(exc), time.perf_counter() - started
@@ -177,8 +201,9 @@ class ModelHolder:
             self._install(model, fp)
             seconds = time.perf_counter() - started
             log.info(
-                "Model reloaded model_name=%s model_version=%s previous_version=%s reason=%s "
-                "seconds=%.2f", model.name, model.version, previous, reason, seconds,
+                "Model reloaded role=%s model_name=%s model_version=%s previous_version=%s "
+                "reason=%s seconds=%.2f", self.role, model.name, model.version, previous, reason,
+                seconds,
             )
             return ReloadResult("ok", model.version, previous, None, seconds)
 

@@ -31,6 +31,8 @@ from spoiler_common.dead_letters import DeadLetterReason, build_dead_letter
 from stream_processor.exceptions import BatchAbandoned, DeliveryFailed
 from stream_processor.metrics import WorkerMetrics
 from stream_processor.model_holder import Model, ModelHolder
+from stream_processor.prediction import prediction_for
+from stream_processor.shadow import ShadowItem, ShadowScorer
 from stream_processor.validation import SERVICE, RecentIds, parse_review
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,8 @@ Send = Callable[[str, bytes | None, bytes, Headers], Awaitable[Awaitable[object]
 TextOf = Callable[[str, str], str]
 # Test seam (SPOILER_WORKER_FAULT_HOOK): called as hook("process", RawMessage) before
 # each message is handled, hook("predict", texts) before each model call (raising there
-# is the model failing) and hook("send", Outgoing) before each send; may raise.
+# is the model failing), hook("shadow_predict", texts) before each challenger call and
+# hook("send", Outgoing) before each send; may raise.
 FaultHook = Callable[[str, object], None]
 # A text every working model scores: tells "the model is broken" from "these texts are".
 CANARY_TEXT = "A fine film with a good cast. I enjoyed it."
@@ -69,6 +72,8 @@ class Outgoing:
     headers: Headers
     source: RawMessage | None = None
     prediction: SpoilerPredicted | None = None
+    # A challenger's prediction: best effort, never dead-letters or stops anything.
+    shadow: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,39 +86,6 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         return float(min(self.max_s, self.initial_s * 2 ** (attempt - 1)))
-
-
-def prediction_for(
-    review: ReviewPublished,
-    *,
-    model: Model,
-    probability: float,
-    input_tokens: int | None,
-    unknown_tokens: int | None,
-    inference_ms: float,
-    queue_ms: float,
-    predicted_at: datetime,
-) -> SpoilerPredicted:
-    """The SpoilerPredicted for one review; the label uses the bundle's threshold."""
-    probability = min(1.0, max(0.0, float(probability)))
-    threshold = float(model.threshold)
-    end_to_end_ms = (predicted_at - review.produced_at).total_seconds() * 1000.0
-    return SpoilerPredicted(
-        review_id=review.review_id,
-        spoiler_probability=probability,
-        is_spoiler=probability >= threshold,
-        threshold=threshold,
-        model_name=str(model.name),
-        model_version=str(model.version),
-        produced_at=review.produced_at,
-        predicted_at=predicted_at,
-        inference_ms=max(0.0, float(inference_ms)),
-        queue_ms=max(0.0, float(queue_ms)),
-        # Producer and worker clocks may disagree by a few ms: never negative.
-        end_to_end_ms=max(0.0, end_to_end_ms),
-        input_tokens=None if input_tokens is None else int(input_tokens),
-        unknown_tokens=None if unknown_tokens is None else int(unknown_tokens),
-    )
 
 
 class BatchHandler:
@@ -132,6 +104,8 @@ class BatchHandler:
         max_dead_letter_bytes: int,
         retry: RetryPolicy | None = None,
         fault_hook: FaultHook | None = None,
+        shadow: ShadowScorer | None = None,
+        shadow_topic: str | None = None,
     ) -> None:
         self.holder = holder
         self.metrics = metrics
@@ -143,6 +117,10 @@ class BatchHandler:
         self.max_dead_letter_bytes = max_dead_letter_bytes
         self.retry = retry or RetryPolicy()
         self.fault_hook = fault_hook
+        if shadow is not None and not shadow_topic:
+            raise ValueError("shadow scoring needs the shadow-predictions topic")
+        self.shadow = shadow
+        self.shadow_topic = shadow_topic or ""
         self.recent = RecentIds()
         # Set while the batch waits for a failing model (readiness fails meanwhile).
         self.paused: str | None = None
@@ -267,9 +245,15 @@ class BatchHandler:
             texts.append(text)
 
         results: list[object] = []
+        shadow_task = self._start_shadow(valid, texts, batch_start)
         if valid:
             # One model per batch: reloads land between batches.
-            model, results, seconds = await self._predict_until_model_works(texts)
+            try:
+                model, results, seconds = await self._predict_until_model_works(texts)
+            except BaseException:
+                if shadow_task is not None:
+                    shadow_task.cancel()
+                raise
             self.metrics.batch_size.observe(len(valid))
             self.metrics.inference_seconds.observe(seconds)
             predicted_at = datetime.now(UTC)
@@ -305,15 +289,59 @@ class BatchHandler:
             ))
             if self.recent.seen(review.review_id):
                 self.metrics.duplicates.inc()
+        if shadow_task is not None:
+            # Only beside a champion prediction: a review the champion dead-lettered is
+            # not processed (its replay scores both again), and a lone shadow row pairs
+            # with nothing.
+            predicted = {o.prediction.review_id for o in outgoing if o.prediction is not None}
+            outgoing += [o for o in await self._shadow_outgoing(shadow_task, valid)
+                         if o.prediction is not None and o.prediction.review_id in predicted]
 
         sent = await self._deliver(outgoing)
-        predictions = [o.prediction for o in sent if o.prediction is not None]
+        predictions = [o.prediction for o in sent if o.prediction is not None and not o.shadow]
         for p in predictions:
             self.metrics.score.observe(p.spoiler_probability)
             self.metrics.end_to_end_seconds.observe(p.end_to_end_ms / 1000.0)
         self.metrics.predictions.inc(len(predictions))
         self.metrics.observe_labels([p.is_spoiler for p in predictions])
+        self.metrics.challenger_predictions.inc(sum(o.shadow for o in sent))
         return sent
+
+    # ---- shadow scoring ------------------------------------------------------------------
+
+    def _start_shadow(
+        self, valid: list[tuple[RawMessage, ReviewPublished]], texts: list[str],
+        batch_start: float,
+    ) -> asyncio.Task[list[SpoilerPredicted]] | None:
+        """Start the challenger on the batch, concurrently with the champion (or None)."""
+        if self.shadow is None or not valid or not self.holder.ready:
+            return None
+        items = [ShadowItem(review, text, (batch_start - msg.timestamp) * 1000.0)
+                 for (msg, review), text in zip(valid, texts, strict=True)]
+        return asyncio.ensure_future(self.shadow.score(self.holder.current, items))
+
+    async def _shadow_outgoing(
+        self, task: asyncio.Task[list[SpoilerPredicted]],
+        valid: list[tuple[RawMessage, ReviewPublished]],
+    ) -> list[Outgoing]:
+        """The challenger's predictions as messages for the shadow topic (best effort)."""
+        try:
+            predictions = await task
+        except Exception:  # score() never raises; this only guards the champion's batch
+            log.exception("Shadow scoring failed; the champion's batch goes on")
+            return []
+        sources = {review.review_id: msg for msg, review in valid}
+        out: list[Outgoing] = []
+        for p in predictions:
+            msg = sources[p.review_id]
+            try:
+                out.append(Outgoing(self.shadow_topic, msg.key, encode(p),
+                                    headers_for(p, SERVICE), source=msg, prediction=p,
+                                    shadow=True))
+            except Exception as exc:
+                assert self.shadow is not None
+                self.shadow.send_failed(p.review_id, exc)
+        return out
 
     # ---- delivery ----------------------------------------------------------------------
 
@@ -366,6 +394,10 @@ class BatchHandler:
                 # Kafka takes this batch's other messages: these ones are the problem.
                 todo, attempt, replaced = [], 0, True
                 for item, error in failed:
+                    if item.shadow and self.shadow is not None and item.prediction is not None:
+                        # A shadow prediction is not worth a dead letter: drop and count it.
+                        self.shadow.send_failed(item.prediction.review_id, error)
+                        continue
                     todo.append(self._unsendable(item, error))
                     order[id(todo[-1])] = order[id(item)]
                 continue

@@ -6,8 +6,9 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from spoiler_common.batching import DEFAULT_MAX_PADDING_WASTE, DEFAULT_MAX_TEXTS
 from spoiler_common.settings import BundleSettings, settings_config
 
 
@@ -20,11 +21,29 @@ class WorkerSettings(BundleSettings):
     model_config = settings_config("WORKER_")
     deprecated_env = ("SPOILER_WORKER_BUNDLE_PATH",)
 
-    variant: Literal["auto", "int8", "fp32"] = Field(
+    variant: Literal["auto", "int8", "fp32", "fp32-fused", "int8-selective"] = Field(
         "auto", description="Which ONNX graph to serve: auto = the bundle's `default_variant` "
         "(the fastest graph that passed its parity gate).")
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker.")
-    batch_size: int = Field(16, ge=1, le=1024, description="Most reviews per model call.")
+    challenger_path: Path | None = Field(
+        None, description="A challenger bundle to score in shadow beside the served one (unset = "
+        "off): its predictions go to the shadow-predictions topic, never to the product. "
+        "Hot-reloaded like the champion; one that fails to load or to score never affects it.")
+    challenger_share: float = Field(
+        1.0, ge=0.0, le=1.0, description="Share of reviews the challenger scores, chosen by a "
+        "hash of review_id (the same reviews in every worker and on every replay).")
+    batch_size: int = Field(
+        16, ge=1, le=1024, description="Most reviews handled together (one Kafka batch; the "
+        "model scores them in length-aware groups, see the next two settings).")
+    model_batch_texts: int = Field(
+        DEFAULT_MAX_TEXTS, ge=1, le=1024, description="Most texts in one onnxruntime call "
+        "(1 = one text per call).")
+    model_padding_waste: float = Field(
+        DEFAULT_MAX_PADDING_WASTE, ge=0.0, lt=1.0, description="Texts share an onnxruntime call "
+        "only while at most this share of the call's padded tokens is padding.")
+    predict_concurrency: int = Field(
+        4, ge=1, le=1024, description="Most `/predict` requests in flight (running or queued "
+        "on its own inference thread); more are answered 429 at once.")
     batch_wait_ms: float = Field(
         50.0, ge=1.0, le=10_000.0, description="Longest wait to fill a batch before running it."
     )
@@ -71,9 +90,17 @@ class WorkerSettings(BundleSettings):
     )
     fault_hook: str | None = Field(
         None, description="Fault-injection tests only: `module:function` called before each "
-        "message is handled, each model call and each send (leave unset).",
+        "message is handled, each model call (champion and challenger) and each send (leave "
+        "unset).",
     )
     log_level: str = Field("INFO", description="Logging level.")
+
+    @field_validator("challenger_path", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        # `SPOILER_WORKER_CHALLENGER_PATH=` (as compose passes an unset variable) means
+        # off, not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 __all__ = ["WorkerSettings"]

@@ -22,6 +22,7 @@ from stream_processor.exceptions import BadRequest
 from stream_processor.metrics import WorkerMetrics
 from stream_processor.model_holder import ModelHolder, ReloadResult
 from stream_processor.settings import WorkerSettings
+from stream_processor.shadow import ShadowScorer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,32 @@ def parse_predict_body(data: Any, *, max_texts: int, max_chars: int) -> tuple[li
     return texts, single
 
 
+class ConcurrencyGate:
+    """At most `limit` requests in flight; used on the event loop only (no lock needed)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def try_enter(self) -> bool:
+        if self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+
+
+def busy_body(gate: ConcurrencyGate) -> dict[str, Any]:
+    """The 429 body: what is full, and what the caller can do."""
+    return {"error": f"busy: {gate.in_flight} /predict requests are already in flight, the "
+                     f"limit is {gate.limit} (SPOILER_WORKER_PREDICT_CONCURRENCY); retry after "
+                     "a short wait, send fewer texts per request, or publish the reviews to the "
+                     "reviews topic instead",
+            "in_flight": gate.in_flight, "limit": gate.limit}
+
+
 class WebBackend(Protocol):
     """What the views need of the worker (:class:`stream_processor.app.StreamWorker`)."""
 
@@ -75,12 +102,18 @@ class WebBackend(Protocol):
     @property
     def metrics(self) -> WorkerMetrics: ...
     @property
-    def executor(self) -> Executor:
-        """Where `/predict` runs the model: the inference thread, never the event loop."""
+    def predict_executor(self) -> Executor:
+        """Where `/predict` runs the model: its own thread, never the stream's or the loop."""
+    @property
+    def predict_gate(self) -> ConcurrencyGate: ...
+    @property
+    def shadow(self) -> ShadowScorer | None:
+        """The challenger scored in shadow (None: off)."""
 
     def health(self) -> tuple[bool, dict[str, Any]]: ...
     def readiness(self) -> tuple[bool, dict[str, Any]]: ...
     async def reload(self, *, force: bool, reason: str) -> ReloadResult: ...
+    async def reload_challenger(self, *, force: bool, reason: str) -> ReloadResult | None: ...
 
 
 def model_info(holder: ModelHolder) -> dict[str, Any]:
@@ -96,6 +129,27 @@ def model_info(holder: ModelHolder) -> dict[str, Any]:
         "loaded_at": holder.loaded_at,
         "last_reload_error": holder.last_error,
         "metadata": model.metadata,
+    }
+
+
+def challenger_info(worker: WebBackend) -> dict[str, Any] | None:
+    """`GET /model`'s `challenger`: the shadow model, its error, or None when off."""
+    shadow = worker.shadow
+    if shadow is None:
+        return None
+    if not shadow.holder.ready:
+        return {"loaded": False, "path": str(shadow.holder.path),
+                "last_reload_error": shadow.holder.last_error, "share": shadow.share}
+    return {"loaded": True, "share": shadow.share, **model_info(shadow.holder)}
+
+
+def reload_body(result: ReloadResult) -> dict[str, Any]:
+    return {
+        "result": result.outcome,
+        "version": result.version,
+        "previous_version": result.previous_version,
+        "error": result.error,
+        "seconds": result.seconds,
     }
 
 
@@ -117,11 +171,18 @@ def register_views(app: faust.App, worker: WebBackend) -> None:
                 return self.json({"error": str(exc)}, status=422)
             if not worker.holder.ready:
                 return self.json({"error": "no model loaded yet"}, status=503)
-            model = worker.holder.current
-            started = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            batch = await loop.run_in_executor(worker.executor, model.predict, texts)
-            seconds = time.perf_counter() - started
+            gate = worker.predict_gate
+            if not gate.try_enter():
+                worker.metrics.predict_rejected.inc()
+                return self.json(busy_body(gate), status=429, headers={"Retry-After": "1"})
+            try:
+                model = worker.holder.current
+                started = time.perf_counter()
+                loop = asyncio.get_running_loop()
+                batch = await loop.run_in_executor(worker.predict_executor, model.predict, texts)
+                seconds = time.perf_counter() - started
+            finally:
+                gate.leave()
             probabilities = [float(p) for p in batch.probabilities]
             body: dict[str, Any] = {
                 "model_name": model.name,
@@ -142,19 +203,19 @@ def register_views(app: faust.App, worker: WebBackend) -> None:
         async def get(self, request: Request) -> Response:
             if not worker.holder.ready:
                 return self.json({"error": "no model loaded yet"}, status=503)
-            return self.json(model_info(worker.holder))
+            body = model_info(worker.holder)
+            body["challenger"] = challenger_info(worker)
+            return self.json(body)
 
     @app.page("/model/reload")
     class Reload(View):
         async def post(self, request: Request) -> Response:
             result = await worker.reload(force=True, reason="POST /model/reload")
-            body = {
-                "result": result.outcome,
-                "version": result.version,
-                "previous_version": result.previous_version,
-                "error": result.error,
-                "seconds": result.seconds,
-            }
+            body = reload_body(result)
+            challenger = await worker.reload_challenger(force=True, reason="POST /model/reload")
+            if challenger is not None:
+                # Reported beside the champion's, never in its status code.
+                body["challenger"] = reload_body(challenger)
             return self.json(body, status=200 if result.outcome != "failed" else 409)
 
     @app.page("/healthz")
@@ -177,4 +238,5 @@ def register_views(app: faust.App, worker: WebBackend) -> None:
             return self.bytes(worker.metrics.render(), content_type=METRICS_CONTENT_TYPE)
 
 
-__all__ = ["WebBackend", "model_info", "parse_predict_body", "register_views"]
+__all__ = ["ConcurrencyGate", "WebBackend", "busy_body", "model_info", "parse_predict_body",
+           "register_views"]

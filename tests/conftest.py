@@ -50,6 +50,24 @@ def tiny_bundle(pytestconfig: pytest.Config) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_challenger_bundle(pytestconfig: pytest.Config) -> Path:
+    """A second tiny bundle (another seed and version): the challenger in shadow tests."""
+    import shutil
+
+    from spoiler_common.bundle import read_manifest
+    from spoiler_common.exceptions import ModelBundleError
+    from training.tiny import build_tiny_bundle
+
+    out = Path(pytestconfig.cache.mkdir("tiny-bundle")) / "tiny-2"
+    try:
+        read_manifest(out)
+    except ModelBundleError:
+        shutil.rmtree(out, ignore_errors=True)
+        build_tiny_bundle(out, version="tiny-2", seed=1)
+    return out
+
+
 @pytest.fixture
 def free_port() -> int:
     return _free_port()

@@ -27,9 +27,10 @@ from spoiler_common.contracts import (
     SpoilerPredicted,
     encode,
 )
+from spoiler_common.topics import TopicRole
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-ROLES = ("reviews", "predictions", "labels", "dead_letters")
+ROLES: tuple[TopicRole, ...] = ("reviews", "predictions", "labels", "dead_letters")
 MODELS: dict[str, type[Any]] = {
     "reviews": ReviewPublished, "predictions": SpoilerPredicted, "labels": LabelArrived,
     "dead_letters": DeadLetter,

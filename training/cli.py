@@ -1,14 +1,16 @@
-"""`python -m training <command>`: one command per pipeline step (what dvc.yaml runs).
+"""`spoiler-train` (= `python -m training <command>`): one command per pipeline step (what
+dvc.yaml runs).
 
-Thin: parse options, read params, call the step's `run`; errors of ours are
-printed as one line with the fix and exit code 2.
+Thin: parse options, read params, call the step's `run`. Exit codes (docs/model.md):
+0 done; 1 an unexpected error, logged with its traceback; 2 wrong input or
+configuration (a missing or invalid file, parameter or bundle, a base model that
+cannot be loaded, a gate the model fails), one line on stderr that says what to fix.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any, TypeVar
 import typer
 
 from spoiler_common.exceptions import SpoilerStreamError
+from spoiler_common.logging_setup import configure_logging
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Model pipeline: prepare, train, export, evaluate, package, register.")
@@ -132,7 +135,8 @@ def export(
     if recalibrate.is_recalibrate(trained):
         recalibrate.export(trained, out)
         return
-    step.run(trained, prepared, out, _params(params).export)
+    p = _params(params)
+    step.run(trained, prepared, out, p.export, seed=p.prepare.seed)
 
 
 @app.command()
@@ -383,7 +387,9 @@ def ensure_bundle(
     p = _params(params)
     rows = generated_reviews(p.generate.n, p.generate.seed, p.generate.scenario)
     with tempfile.TemporaryDirectory(prefix="ensure-bundle-") as work:
-        result = build_bundle(rows, Path(work), out, p)
+        # The PyTorch checkpoint stays beside the bundle (<out>.checkpoint) so the
+        # benchmarks' naive baseline runs on the served model.
+        result = build_bundle(rows, Path(work), out, p, keep_torch=True)
     manifest = result["manifest"]
     typer.echo(f"built {out} version={manifest.version} in {result['timings']['total']:.0f}s "
                f"test_roc_auc={manifest.metrics.roc_auc:.3f}")
@@ -414,9 +420,12 @@ def crossval(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """The console script: logging configured once, then the command."""
+    configure_logging()
     # Libraries' chatter (optimum export warnings, HF hub) is not ours to show at INFO.
     for noisy in ("optimum", "transformers", "onnxruntime", "matplotlib", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     app()
+
+
+__all__ = ["app", "main"]

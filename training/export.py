@@ -1,14 +1,15 @@
-"""export: ONNX via optimum, dynamic int8 quantization, and the parity gate.
+"""export: ONNX via optimum, the graph variants (training.graphs), and the parity gate.
 
-The gate scores the validation split three ways — PyTorch, ONNX fp32 (on a
-sample: it checks the export), ONNX int8 (all of it; the last two through the
-serving runtime). It fails the stage unless fp32 agrees with PyTorch on at
-least `min_label_agreement` of the labels (at 0.5; the tuned threshold does not
-exist yet), and it chooses the served graph (`default_variant`): int8 when it
-agrees with fp32 that well, else fp32 — the fastest graph that keeps the
-model's answers. max |Δp| is recorded. The output directory is a loadable
-provisional bundle (threshold 0.5, no metrics) that evaluate scores through the
-runtime.
+The gate scores ALL validation texts with PyTorch and, through the serving
+runtime, with every graph variant. It fails the stage unless the fp32 ONNX
+graph agrees with PyTorch on at least `min_label_agreement` of the labels (the
+export itself is broken otherwise). Then it fits the calibration and tunes the
+threshold on the fp32 scores exactly as evaluate does, and compares each variant
+with fp32 on the *calibrated* score at that tuned threshold: label agreement,
+max and mean |Δp|. The served graph (`default_variant`) is the fastest variant
+(`graphs.SPEED_ORDER`) that agrees on at least `min_label_agreement`, fp32 if
+none does. The output directory is a loadable provisional bundle (threshold 0.5,
+no metrics) that evaluate scores through the runtime.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from spoiler_common.bundle import TOKENIZER_FILE, VARIANT_FILES
-from spoiler_common.model_runtime import load_bundle
+from spoiler_common.model_runtime import ModelBundle, OnnxClassifier, load_bundle
+from training import graphs
 from training.data import read_split
 from training.exceptions import ParityGateError, TrainingError
 from training.package import new_manifest, seal
@@ -50,16 +52,7 @@ def to_onnx(model_dir: Path, out_file: Path, opset: int) -> None:
 
 def quantize(fp32: Path, int8: Path) -> None:
     """Dynamic int8 weights for the CPU (optimum's quantizer fails on some graphs; this works)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # The quantizer logs dozens of lines per layer on the root logger at INFO.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.WARNING))
-    try:
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
-    finally:
-        root.setLevel(level)
+    graphs.quantize_all(fp32, int8)
 
 
 def save_runtime_tokenizer(model_dir: Path, out_file: Path) -> None:
@@ -75,16 +68,23 @@ def save_runtime_tokenizer(model_dir: Path, out_file: Path) -> None:
     tok.save(str(out_file))
 
 
-# fp32 ONNX vs PyTorch checks the export itself (same arithmetic, ~1e-6 apart): a
-# sample of the validation split is enough. int8 vs fp32 checks quantization: all of it.
-FP32_CHECK_TEXTS = 200
 SERVED_SCORES = "served_validation_scores.json"
+REFERENCE = "fp32"
 
 
-def _compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+def _raw_compare(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Agreement at 0.5 on raw scores (ONNX fp32 vs PyTorch: the export's own check)."""
     agree = float(np.mean((a >= PARITY_THRESHOLD) == (b >= PARITY_THRESHOLD)))
     return {"label_agreement": agree, "max_abs_diff": float(np.max(np.abs(a - b))),
-            "mean_abs_diff": float(np.mean(np.abs(a - b)))}
+            "mean_abs_diff": float(np.mean(np.abs(a - b))), "n": len(a)}
+
+
+def compare(candidate: np.ndarray, reference: np.ndarray, threshold: float) -> dict[str, float]:
+    """Label agreement at `threshold` and |Δp| of two calibrated score arrays."""
+    diff = np.abs(candidate - reference)
+    return {"label_agreement": float(np.mean((candidate >= threshold) == (reference >= threshold))),
+            "max_abs_diff": float(np.max(diff)) if len(diff) else 0.0,
+            "mean_abs_diff": float(np.mean(diff)) if len(diff) else 0.0, "n": len(diff)}
 
 
 def torch_scores(model_dir: Path, texts: list[str], encoder: Any) -> np.ndarray:
@@ -101,41 +101,111 @@ def torch_scores(model_dir: Path, texts: list[str], encoder: Any) -> np.ndarray:
     return score_torch(model, encoder, texts)
 
 
-def parity(model_dir: Path, bundle_dir: Path, texts: list[str],
-           min_agreement: float) -> tuple[dict[str, Any], np.ndarray]:
-    """The parity report, which graph to serve, and that graph's raw validation scores.
+def _scorer(fp32: ModelBundle) -> Any:
+    """Raw scores of any graph file of the bundle, through the serving runtime's encoder."""
+    from dataclasses import replace
 
-    The served graph is the fastest that agrees with the PyTorch model on at least
-    `min_agreement` of the validation labels: int8 when quantization kept the
-    answers, else fp32. Does not raise; `passed` is false only if fp32 itself
-    disagrees (a broken export).
+    def score(graph: Path, texts: list[str]) -> np.ndarray:
+        bundle = replace(fp32, classifier=OnnxClassifier(graph, threads=2))
+        return bundle.predict_raw(texts).probabilities
+
+    return score
+
+
+def _selective(fp32_file: Path, target: Path, work: Path, sample: list[str], score: Any,
+               calibrate_fn: Any, budget: float) -> dict[str, Any] | None:
+    def calibrated(graph: Path) -> np.ndarray:
+        return np.asarray(calibrate_fn(score(graph, sample)))
+
+    return graphs.quantize_selective(fp32_file, target, work, calibrated,
+                                     calibrated(fp32_file), budget)
+
+
+def build_variants(out_dir: Path, model_dir: Path, params: ExportParams,
+                   fp32: ModelBundle, texts: list[str], calibrate_fn: Any) -> dict[str, Any]:
+    """Write every variant graph `params.variants` asks for; what was built and how."""
+    built: dict[str, Any] = {"fp32": {}, "int8": {}}  # run() wrote both
+    fp32_file = out_dir / VARIANT_FILES["fp32"]
+    score = _scorer(fp32)
+    for name in params.variants:
+        target = out_dir / VARIANT_FILES[name]
+        started = time.monotonic()
+        try:
+            info: dict[str, Any] | None
+            if name == "fp32-fused":
+                fused = graphs.fuse(fp32_file, target, model_dir)
+                info = {"fused_operators": fused} if fused else None
+            elif name == "int8-selective":
+                info = _selective(fp32_file, target, out_dir, texts[: params.sensitivity_texts],
+                                  score, calibrate_fn, params.selective_budget)
+            else:  # fp32 and int8: already there
+                continue
+        except Exception as exc:  # onnxruntime's tools raise many types; the variant is skipped
+            log.warning("Graph variant not built variant=%s error=%s", name, exc)
+            info = None
+            built.setdefault("_not_built", {})[name] = f"{type(exc).__name__}: {exc}"
+        if info is None:
+            target.unlink(missing_ok=True)
+            built.setdefault("_not_built", {}).setdefault(name, "nothing to build")
+            continue
+        built[name] = {**info, "build_seconds": round(time.monotonic() - started, 1)}
+    return built
+
+
+def choose_served(variants: dict[str, dict[str, Any]]) -> str:
+    """The first variant of `graphs.SPEED_ORDER` that passed the gate; fp32 if none did."""
+    return next((v for v in graphs.SPEED_ORDER if variants.get(v, {}).get("passed")), REFERENCE)
+
+
+def parity(model_dir: Path, bundle_dir: Path, rows: list[dict[str, Any]], params: ExportParams,
+           seed: int = 42) -> tuple[dict[str, Any], np.ndarray]:
+    """Build the variants, gate each one, choose the served graph; its raw validation scores.
+
+    Does not raise; `passed` is false only if fp32 itself disagrees with PyTorch
+    (a broken export).
     """
-    fp32 = load_bundle(bundle_dir, variant="fp32", threads=2)
-    int8 = load_bundle(bundle_dir, variant="int8", threads=2)
+    from training import calibrate
+    from training.metrics import tune_threshold
+
+    texts = [r["text"] for r in rows]
+    labels = np.asarray([r["label"] for r in rows], dtype=int)
+    fp32 = load_bundle(bundle_dir, variant="fp32", threads=2, verify=False)
     p_torch = torch_scores(model_dir, texts, fp32.encoder)
-    sample = min(len(texts), FP32_CHECK_TEXTS)
-    p_fp32_sample = fp32.predict_raw(texts[:sample]).probabilities
-    p_int8 = int8.predict_raw(texts).probabilities
+    raw = {REFERENCE: fp32.predict_raw(texts).probabilities}
+    # What evaluate would fit if fp32 were served: the gate judges answers users see.
+    calibration, _ = calibrate.choose(labels, raw[REFERENCE], seed)
+    threshold = tune_threshold(labels, calibration.apply(raw[REFERENCE]))
+    built = build_variants(bundle_dir, model_dir, params, fp32, texts, calibration.apply)
+    not_built = built.pop("_not_built", {})
+    score = _scorer(fp32)
+    reference = calibration.apply(raw[REFERENCE])
+    variants: dict[str, Any] = {}
+    for name in built:
+        if name not in raw:
+            raw[name] = score(bundle_dir / VARIANT_FILES[name], texts)  # type: ignore[index]
+        result = compare(calibration.apply(raw[name]), reference, threshold)
+        result["passed"] = result["label_agreement"] >= params.min_label_agreement
+        variants[name] = {**result, **built[name]}
     report: dict[str, Any] = {
-        "n": len(texts), "threshold": PARITY_THRESHOLD, "min_label_agreement": min_agreement,
-        "fp32_vs_torch": {**_compare(p_fp32_sample, p_torch[:sample]), "n": sample},
-        # The fp32 reference is the PyTorch model (the ONNX fp32 graph equals it, above).
-        "int8_vs_fp32": {**_compare(p_int8, p_torch), "n": len(texts)},
+        "n": len(texts), "threshold": threshold, "calibration": calibration.method,
+        "reference": "fp32 ONNX graph (equal to PyTorch, see fp32_vs_torch)",
+        "min_label_agreement": params.min_label_agreement, "speed_order": list(graphs.SPEED_ORDER),
+        "fp32_vs_torch": _raw_compare(raw[REFERENCE], p_torch),
+        "variants": variants, "not_built": not_built,
     }
-    report["passed"] = report["fp32_vs_torch"]["label_agreement"] >= min_agreement
-    if report["int8_vs_fp32"]["label_agreement"] >= min_agreement:
-        report["served_variant"], served = "int8", p_int8
-    else:
-        report["served_variant"] = "fp32"
-        report["int8_refused"] = (
-            f"int8 agrees with fp32 on {report['int8_vs_fp32']['label_agreement']:.4f} of the "
-            f"validation labels, below {min_agreement}: the bundle serves fp32")
-        served = np.concatenate([p_fp32_sample, fp32.predict_raw(texts[sample:]).probabilities])
-    return report, served
+    report["passed"] = report["fp32_vs_torch"]["label_agreement"] >= params.min_label_agreement
+    served = choose_served(variants)
+    report["served_variant"] = served
+    report["refused"] = {
+        v: (f"{v} agrees with fp32 on {variants[v]['label_agreement']:.4f} of the validation "
+            f"labels at the tuned threshold, below {params.min_label_agreement}")
+        for v in variants if not variants[v]["passed"]}
+    return report, raw[served]
 
 
-def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams) -> dict[str, Any]:
-    """Export, quantize, gate; pick the served graph. ParityGateError if fp32 itself fails."""
+def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams,
+        seed: int = 42) -> dict[str, Any]:
+    """Export, build the variants, gate; pick the served graph. ParityGateError if fp32 fails."""
     from training.train import CHECKPOINT_MODEL, texts_digest
 
     model_dir = train_dir / CHECKPOINT_MODEL
@@ -145,26 +215,29 @@ def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams) ->
     out_dir.mkdir(parents=True)
     started = time.monotonic()
     to_onnx(model_dir, out_dir / VARIANT_FILES["fp32"], params.opset)
+    # Every bundle carries int8 (model.onnx) and fp32; build_variants adds the others.
     quantize(out_dir / VARIANT_FILES["fp32"], out_dir / VARIANT_FILES["int8"])
     save_runtime_tokenizer(model_dir, out_dir / TOKENIZER_FILE)
     manifest = seal(out_dir, new_manifest(
         name="export", version="export", base_model=info["base_model"],
         max_length=info["max_length"], truncation=info["truncation"],
         threshold=PARITY_THRESHOLD))
-    texts = [r["text"] for r in read_split(prepared, "validation")]
-    report, served = parity(model_dir, out_dir, texts, params.min_label_agreement)
+    rows = read_split(prepared, "validation")
+    texts = [r["text"] for r in rows]
+    report, served = parity(model_dir, out_dir, rows, params, seed)
     report["seconds"] = round(time.monotonic() - started, 1)
     (out_dir / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
-    log.info("Parity fp32_vs_torch=%s int8_vs_fp32=%s served_variant=%s", report["fp32_vs_torch"],
-             report["int8_vs_fp32"], report["served_variant"])
+    log.info("Parity fp32_vs_torch=%s variants=%s served_variant=%s", report["fp32_vs_torch"],
+             {k: round(v["label_agreement"], 4) for k, v in report["variants"].items()},
+             report["served_variant"])
     if not report["passed"]:
         raise ParityGateError(
             f"parity gate failed: the fp32 ONNX graph agrees with PyTorch on only "
             f"{report['fp32_vs_torch']['label_agreement']:.4f} of the labels (must be >= "
             f"{params.min_label_agreement}); the export is broken, see {out_dir / 'parity.json'}"
         )
-    if "int8_refused" in report:
-        log.warning("Serving fp32: %s", report["int8_refused"])
+    for variant, reason in report["refused"].items():
+        log.warning("Not serving %s: %s", variant, reason)
     # evaluate scores the same texts with the same graph: it reads these instead.
     (out_dir / SERVED_SCORES).write_text(json.dumps(
         {"variant": report["served_variant"], "texts_sha256": texts_digest(texts),

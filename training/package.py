@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from spoiler_common.bundle import (
-    BUNDLE_FILES,
     FORMAT_VERSION,
     BaselineMetrics,
     BundleManifest,
+    bundle_files,
     checksums,
     now,
     read_manifest,
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def seal(bundle_dir: Path, manifest: BundleManifest) -> BundleManifest:
     """Record the sha256 of each bundle file in `manifest` and write it as bundle.json."""
     try:
-        sealed = manifest.updated(files=checksums(bundle_dir, BUNDLE_FILES))
+        sealed = manifest.updated(files=checksums(bundle_dir))
     except ModelBundleError as exc:
         raise TrainingError(f"cannot package {bundle_dir}: {exc}") from exc
     write_manifest(bundle_dir, sealed)
@@ -87,7 +87,7 @@ def run(export_dir: Path, evaluation: Path, prepare_info: Path, out_dir: Path, *
     )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out_dir.parent))
-    for file in BUNDLE_FILES:
+    for file in bundle_files(export_dir):
         shutil.copy2(export_dir / file, staging / file)
     sealed = seal(staging, manifest)
     # Swap in whole: a reader never sees a half-written bundle.

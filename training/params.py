@@ -75,6 +75,13 @@ class TrainParams(_Section):
 class ExportParams(_Section):
     min_label_agreement: float = Field(0.995, ge=0, le=1)
     opset: int = 18
+    # Graph variants built beside fp32 and int8 (training/graphs.py); the gate serves the
+    # fastest that keeps the answers.
+    variants: list[Literal["fp32-fused", "int8-selective"]] = ["fp32-fused", "int8-selective"]
+    # int8-selective: validation texts of the per-layer sensitivity sweep, and the summed
+    # mean |Δp| (calibrated) of the layers it may quantize.
+    sensitivity_texts: int = Field(64, ge=8)
+    selective_budget: float = Field(0.005, ge=0, le=1)
 
 
 class EvaluateParams(_Section):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,35 @@ from training.prepare import prepare_records
 log = logging.getLogger(__name__)
 
 
+CHECKPOINT_SUFFIX = ".checkpoint"
+CHECKPOINT_VERSION = "bundle_version"
+
+
+def checkpoint_dir(bundle: Path) -> Path:
+    """Where the build keeps the bundle's PyTorch checkpoint: beside it, `<bundle>.checkpoint`.
+
+    Not inside the bundle: the worker image and the monitor never need torch weights.
+    The naive PyTorch baseline of the benchmarks loads it (benchmarks/common.py).
+    """
+    real = bundle.resolve()
+    return real.with_name(real.name + CHECKPOINT_SUFFIX)
+
+
+def keep_checkpoint(train_dir: Path, bundle: Path, version: str) -> Path:
+    """Copy train's save_pretrained directory beside the bundle, stamped with its version."""
+    target = checkpoint_dir(bundle)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(train_dir / train.CHECKPOINT_MODEL, target)
+    (target / CHECKPOINT_VERSION).write_text(version + "\n")
+    return target
+
+
 def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path,
-                 params: Params) -> dict[str, Any]:
+                 params: Params, *, keep_torch: bool = False) -> dict[str, Any]:
     """prepare -> baseline -> train -> export (gated) -> evaluate (gated) -> package.
 
+    `keep_torch` also keeps the PyTorch checkpoint beside the bundle (`checkpoint_dir`).
     Returns the bundle's path, its manifest and the timings."""
     timings: dict[str, float] = {}
     t0 = time.monotonic()
@@ -40,7 +66,7 @@ def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path,
     train.run(prepared, work / "train", params.train)
     timings["train"] = time.monotonic() - t
     t = time.monotonic()
-    export.run(work / "train", prepared, work / "export", params.export)
+    export.run(work / "train", prepared, work / "export", params.export, params.prepare.seed)
     timings["export"] = time.monotonic() - t
     t = time.monotonic()
     evaluate.run(work / "export", prepared, work / "evaluate", baselines=baselines,
@@ -49,6 +75,8 @@ def build_bundle(rows: list[dict[str, Any]], work: Path, out: Path,
     manifest = package.run(work / "export", work / "evaluate" / "evaluation.json",
                            prepared / "prepare.json", out, name=params.package.name,
                            version=params.package.version)
+    if keep_torch:
+        keep_checkpoint(work / "train", out, manifest.version)
     timings["total"] = time.monotonic() - t0
     log.info("Bundle built path=%s version=%s seconds=%s", out, manifest.version,
              {k: round(v, 1) for k, v in timings.items()})

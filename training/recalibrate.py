@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from spoiler_common.bundle import BUNDLE_FILES, BUNDLE_JSON, read_manifest
+from spoiler_common.bundle import BUNDLE_JSON, bundle_files, read_manifest
 from spoiler_common.calibration import Calibration
 from spoiler_common.exceptions import ModelBundleError
 from spoiler_common.model_runtime import BatchPrediction, load_bundle
@@ -87,7 +87,8 @@ def snapshot(champion: Path, prepared: Path, out_dir: Path) -> dict[str, Any]:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     (out_dir / "champion").mkdir(parents=True)
-    for file in (*BUNDLE_FILES, BUNDLE_JSON):
+    # Every graph the champion carries, so its served variant (default_variant) comes along.
+    for file in (*bundle_files(bundle.path), BUNDLE_JSON):
         shutil.copy2(bundle.path / file, out_dir / "champion" / file)
     splits: dict[str, Any] = {}
     texts = {split: [r["text"] for r in read_split(prepared, split)] for split in SPLITS}
@@ -123,7 +124,7 @@ def export(train_dir: Path, out_dir: Path) -> dict[str, Any]:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    for file in BUNDLE_FILES:
+    for file in bundle_files(source):
         shutil.copy2(source / file, out_dir / file)
     shutil.copy2(train_dir / RAW_SCORES, out_dir / RAW_SCORES)
     seal(out_dir, new_manifest(

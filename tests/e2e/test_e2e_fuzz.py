@@ -28,7 +28,7 @@ from spoiler_common.contracts import DeadLetter, decode, decode_record, encode
 from spoiler_common.exceptions import ContractError
 from spoiler_common.kafka import consumer, producer
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
-from spoiler_common.topics import TopicSpec
+from spoiler_common.topics import TopicRole, TopicSpec
 from tests.fuzz_support import MODELS, ROLES, mutant, valid_message
 from tests.integration.sink.conftest import SinkKit, SinkProcess
 from tests.integration.stream_processor.sp_support import WorkerProc
@@ -78,7 +78,7 @@ def test_fuzzed_messages_on_every_topic_end_processed_or_dead_lettered(
 ) -> None:
     rng = random.Random(SEED)
     # (role, key, value, expected, sentinel review id or None)
-    plan: list[tuple[str, bytes | None, bytes | None, str, str | None]] = []
+    plan: list[tuple[TopicRole, bytes | None, bytes | None, str, str | None]] = []
     n = 0
     for i in range(MUTANTS_PER_TOPIC):
         for role in ROLES:
@@ -139,7 +139,7 @@ def _run_and_check(kit: SinkKit, sink: SinkProcess, worker: WorkerProc, plan: li
                    unique_id: str) -> None:
     reviews_topic = kit.topic("reviews")
     want_letters: dict[tuple[str, str, int, int], str] = {}  # (service, coords) -> reason
-    rows = Counter()
+    rows: Counter[str] = Counter()
     dlq_topic_messages = 0
     for (role, _key, _value, verdict, _), (topic, part, off) in zip(plan, published,
                                                                   strict=True):

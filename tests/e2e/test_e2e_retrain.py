@@ -128,7 +128,7 @@ def test_retrain_from_stored_labels_then_promote_and_roll_back(
     assert sum(manifest["class_counts"].values()) == N_REVIEWS
     assert "review_outcomes" in manifest["query"]
     with psycopg.connect(pg_settings.conninfo()) as conn:
-        stored = dict(conn.execute(
+        stored: dict[str, str] = dict(conn.execute(
             "SELECT o.review_id, r.review_text FROM review_outcomes o "
             "JOIN reviews r USING (review_id)").fetchall())
     assert {r["review_id"]: r["review_text"] for r in rows} == stored

@@ -18,11 +18,13 @@ def test_port_in_use_gives_one_clear_line(tmp_path, free_port: int) -> None:
         sock.listen()
         result = subprocess.run(
             [str(REPO_ROOT / ".venv/bin/python"), "-m", "devstack", "up", "--only", "prometheus"],
+            # PYTHONPATH: this tree's devstack, not whichever checkout the venv was installed from.
             env={"SPOILER_STACK_STATE_DIR": str(tmp_path), "SPOILER_STACK_PROMETHEUS_PORT":
-                 str(free_port), "SPOILER_PG_PASSWORD": "x", "PATH": "/usr/bin:/bin"},
+                 str(free_port), "SPOILER_PG_PASSWORD": "x", "PATH": "/usr/bin:/bin",
+                 "PYTHONPATH": str(REPO_ROOT)},
             capture_output=True, text=True, cwd=tmp_path, timeout=60,
         )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert f"port {free_port} is already in use" in result.stderr
     assert "SPOILER_STACK_PROMETHEUS_PORT" in result.stderr
     assert "Traceback" not in result.stderr

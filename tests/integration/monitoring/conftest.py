@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from spoiler_common.settings import PostgresSettings
 Seeder = Callable[..., None]
 
 # Validation-like values per feature; the reference histograms use the shared bins.
-REFERENCE_VALUES: dict[str, list[float]] = {
+REFERENCE_VALUES: dict[str, Sequence[float]] = {
     "score": [0.05] * 50 + [0.3] * 15 + [0.5] * 10 + [0.7] * 10 + [0.9] * 15,
     "text_words": [30] * 10 + [80] * 25 + [150] * 35 + [300] * 20 + [500] * 10,
     "rating": [1] * 8 + [3] * 6 + [5] * 9 + [7] * 19 + [10] * 58,

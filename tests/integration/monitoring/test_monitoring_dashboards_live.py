@@ -1,4 +1,4 @@
-"""Every panel query of every dashboard returns data after a short end-to-end run.
+"""Every panel query of every committed dashboard returns data after a short end-to-end run.
 
 Real pipeline: producer (`python -m producer stream`) -> Kafka -> stream worker (tiny
 ONNX bundle) -> Kafka -> sink -> PostgreSQL; the monitor in-process; an own
@@ -25,12 +25,12 @@ import pytest
 from prometheus_client import start_http_server
 
 from devstack.procs import free_port
-from monitoring import dashboards
 from monitoring.service import Monitor
 from monitoring.settings import MonitorSettings
 from spoiler_common.kafka import admin_client, producer
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec
+from tests.integration.monitoring.dashboard_lint import committed, targets_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WINDOW = "5m"
@@ -101,7 +101,8 @@ def wait_for(check: Any, timeout_s: float, what: str, procs: Procs) -> None:
 
 
 def test_every_panel_query_returns_data(
-        tiny_bundle: Path, topics: dict[str, TopicSpec], kafka_settings: KafkaSettings,
+        tiny_bundle: Path, tiny_challenger_bundle: Path,
+        topics: dict[str, TopicSpec], kafka_settings: KafkaSettings,
         monitor_pg: PostgresSettings, own_prometheus: Any, procs: Procs, unique_id: str,
         tmp_path: Path) -> None:
     ports = {job: free_port() for job in ("producer", "stream_processor", "sink", "monitoring")}
@@ -118,6 +119,8 @@ def test_every_panel_query_returns_data(
         "SPOILER_SINK_GROUP_ID": f"mon-sink-{unique_id}"})
     procs.start("stream_processor", ["stream_processor", "worker"], {
         **common, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
+        # A challenger in shadow: the champion/challenger panels need one.
+        "SPOILER_WORKER_CHALLENGER_PATH": str(tiny_challenger_bundle),
         "SPOILER_WORKER_APP_ID": f"mon-worker-{unique_id}",
         "SPOILER_WORKER_WEB_PORT": str(ports["stream_processor"]),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "worker-data"),
@@ -132,7 +135,8 @@ def test_every_panel_query_returns_data(
     assert bad.flush(10) == 0
 
     settings = MonitorSettings(windows=[WINDOW], alert_window=WINDOW, interval_s=2.0,
-                               bundle_path=tiny_bundle, metrics_host="127.0.0.1")
+                               bundle_path=tiny_bundle, metrics_host="127.0.0.1",
+                               min_comparison_labels=30, comparison_interval_s=2.0)
     monitor = Monitor(settings=settings, pg=monitor_pg, kafka=kafka_settings,
                       admin=admin_client(kafka_settings))
     server, _ = start_http_server(ports["monitoring"], addr="127.0.0.1",
@@ -149,6 +153,7 @@ def test_every_panel_query_returns_data(
             assert row is not None
             return (row[0] >= 150 and row[1] >= 100 and row[2] >= 1
                     and bool(own_prometheus.query("spoiler_model_roc_auc"))
+                    and bool(own_prometheus.query("spoiler_comparison_roc_auc"))
                     and bool(own_prometheus.query("spoiler:worker_end_to_end_seconds:p99_5m")))
 
         wait_for(ready, 240, "predictions, labels, a dead letter and model metrics", procs)
@@ -157,12 +162,12 @@ def test_every_panel_query_returns_data(
             empty: list[str] = []
             checked = 0
             with psycopg.connect(monitor_pg.conninfo()) as conn:
-                for board in dashboards.build().values():
+                for board in committed().values():
                     for var in board["templating"]["list"]:
                         expr = var["query"]["query"].replace("label_values(", "").split(",")[0]
                         if not own_prometheus.query(expr):
                             empty.append(f"{board['uid']}/variable {var['name']}")
-                    for title, _, target in dashboards.targets_of(board):
+                    for title, _, target in targets_of(board):
                         checked += 1
                         where = f"{board['uid']}/{title}/{target['refId']}"
                         if "expr" in target:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import copy
+from importlib.metadata import version
 
 import pytest
 import yaml
@@ -10,6 +11,7 @@ import yaml
 from monitoring import dashboards
 from monitoring.exporter import METRICS
 from spoiler_common.settings import REPO_ROOT
+from tests.integration.monitoring.dashboard_lint import DASHBOARD_DIR, committed, lint
 
 pytestmark = pytest.mark.integration
 
@@ -40,29 +42,51 @@ def known_metrics() -> set[str]:
 
 
 def test_committed_dashboards_match_the_generator() -> None:
-    for name, board in dashboards.build().items():
-        path = GRAFANA / "dashboards" / f"{name}.json"
+    built = dashboards.build()
+    assert {p.stem for p in DASHBOARD_DIR.glob("*.json")} == set(built)
+    for name, board in built.items():
+        path = DASHBOARD_DIR / f"{name}.json"
         assert path.read_text("utf-8") == dashboards.render(board), (
-            f"{path} is stale: run `python -m monitoring build-dashboards`")
+            f"{path} is stale: run `make dashboards`")
+
+
+def test_sdk_targets_the_grafana_compose_runs() -> None:
+    """grafana-foundation-sdk versions are `<build>!<grafana version>`: same minor as compose."""
+    compose = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
+    image_tag = compose["services"]["grafana"]["image"].rsplit(":", 1)[1]
+    sdk_grafana = version("grafana-foundation-sdk").split("!")[-1]
+    assert sdk_grafana.split(".")[:2] == image_tag.split(".")[:2], (sdk_grafana, image_tag)
 
 
 def test_datasources_have_fixed_uids_and_dashboards_use_only_them() -> None:
     uids = provisioned_uids()
     assert uids == {"spoiler-prometheus", "spoiler-postgres"}
-    for file in sorted((GRAFANA / "dashboards").glob("*.json")):
-        board = json.loads(file.read_text())
-        assert board["schemaVersion"] == dashboards.SCHEMA_VERSION
+    boards = committed()
+    assert set(boards) == {"pipeline", "model", "data"}
+    for name, board in boards.items():
+        assert board["schemaVersion"] == 39, name  # Grafana 11.2's classic JSON model
         assert {v["name"] for v in board["templating"]["list"]} == {"model_version", "window"}
-        assert dashboards.lint(board, uids, known_metrics()) == [], file.name
+        assert lint(board, uids, known_metrics()) == [], name
 
 
 def test_lint_catches_unknown_uid_and_metric() -> None:
-    board = dashboards.build()["model"]
+    board = copy.deepcopy(committed()["model"])
     board["panels"][0]["targets"][0]["expr"] = "spoiler_model_acuracy"
     board["panels"][1]["datasource"] = {"type": "prometheus", "uid": "nope"}
-    problems = dashboards.lint(board, provisioned_uids(), known_metrics())
+    problems = lint(board, provisioned_uids(), known_metrics())
     assert any("unknown metric spoiler_model_acuracy" in p for p in problems)
     assert any("unknown datasource uid nope" in p for p in problems)
+
+
+def test_lint_catches_a_broken_layout() -> None:
+    board = copy.deepcopy(committed()["pipeline"])
+    board["panels"][1]["gridPos"]["x"] -= 1  # into the first panel
+    board["panels"][2]["gridPos"]["w"] += 1  # past column 24
+    board["panels"][3]["id"] = board["panels"][4]["id"]
+    problems = lint(board, provisioned_uids(), known_metrics())
+    assert "spoiler-pipeline/Service health: overlaps Newest prediction age" in problems
+    assert any("off the 24-column grid" in p for p in problems), problems
+    assert any("panel ids repeat" in p for p in problems), problems
 
 
 def test_provider_points_at_the_mounted_folder() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
@@ -55,8 +56,12 @@ def read_all(
             for msg in c.consume(1000, timeout=0.5):
                 if msg.error():
                     continue
-                out.append(Landed(msg.key(), msg.value(), dict(msg.headers() or []),
-                                  msg.timestamp()[1], msg.partition()))
+                key, value, partition = msg.key(), msg.value(), msg.partition()
+                # The producer sets a key, a value and bytes headers on every message.
+                assert key is not None and value is not None and partition is not None
+                # A consumer's headers are a list of (name, bytes) pairs.
+                headers = dict(cast(list[tuple[str, bytes]], msg.headers() or []))
+                out.append(Landed(key, value, headers, msg.timestamp()[1], partition))
     finally:
         c.close()
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from .conftest import read_all, topic_count
 
 pytestmark = pytest.mark.integration
 
-QUIET = {"progress": False}
+QUIET: dict[str, Any] = {"progress": False}
 
 
 def _file(tmp_path: Path, n: int, seed: int = 3) -> Path:
@@ -111,8 +112,8 @@ def test_labels_arrive_no_earlier_than_the_delay(
     assert len(labels) == n
     truth = {}
     for record in generate(n, 2):
-        review, label = to_review(record, datetime.now(UTC))
-        truth[review.review_id] = label
+        review, is_spoiler = to_review(record, datetime.now(UTC))
+        truth[review.review_id] = is_spoiler
     for m in labels:
         label = decode(m.value, LabelArrived)
         review_msg = reviews[label.review_id]

@@ -189,9 +189,10 @@ class SinkKit:
                 role, key, value = m
                 prod.produce(self.topic(role), value, key=key, on_delivery=done)
             else:
+                # confluent-kafka's stubs want this exact list type (lists are invariant).
+                headers: list[tuple[str, str | bytes | None]] = list(headers_for(m, "test"))
                 prod.produce(self.topic(m.topic_role), encode(m),  # type: ignore[arg-type]
-                             key=m.review_id.encode(), headers=headers_for(m, "test"),
-                             on_delivery=done)
+                             key=m.review_id.encode(), headers=headers, on_delivery=done)
             count += 1
             if count % 5000 == 0:
                 prod.poll(0)

@@ -19,9 +19,13 @@ def _source_messages(sink_kit: Any) -> list[Any]:
     c = consumer(sink_kit.kafka, f"{sink_kit.group_id}-replay-check", "replay-check")
     c.subscribe([sink_kit.topic("reviews")])
     out: list[Any] = []
+
+    def four_read() -> bool:
+        out.extend(m for m in c.consume(100, 1.0) if not m.error())
+        return len(out) >= 4
+
     try:
-        sink_kit.wait_for(lambda: out.extend(m for m in c.consume(100, 1.0) if not m.error())
-                          or len(out) >= 4, 60, "the re-published messages", every_s=0)
+        sink_kit.wait_for(four_read, 60, "the re-published messages", every_s=0)
     finally:
         c.close()
     return out

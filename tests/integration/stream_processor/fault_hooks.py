@@ -5,7 +5,8 @@
 - a review containing ``start-outage`` makes every send of this process fail, once
   per test: the marker file (path in SP_TEST_FAULT_MARKER) remembers which process
   had the outage, so the restarted worker delivers;
-- while the file named by SP_TEST_MODEL_BROKEN exists, every model call fails.
+- while the file named by SP_TEST_MODEL_BROKEN exists, every model call fails;
+- while the file named by SP_TEST_CHALLENGER_BROKEN exists, every challenger call fails.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def hook(stage: str, item: Any) -> None:
         broken = os.environ.get("SP_TEST_MODEL_BROKEN")
         if broken and Path(broken).exists():
             raise RuntimeError("injected: the model is broken")
+    elif stage == "shadow_predict":
+        broken = os.environ.get("SP_TEST_CHALLENGER_BROKEN")
+        if broken and Path(broken).exists():
+            raise RuntimeError("injected: the challenger is broken")
     elif stage == "send":
         if _state["outage"]:
             raise RuntimeError("injected broker outage")

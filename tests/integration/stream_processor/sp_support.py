@@ -77,9 +77,12 @@ class TopicReader:
         while time.monotonic() < deadline:
             for m in self._c.consume(500, timeout=0.2):
                 if m.error() is None:
-                    self.values.append(m.value())
+                    value, partition = m.value(), m.partition()
+                    # Every message the services publish has a value (no tombstones).
+                    assert value is not None and partition is not None, m.topic()
+                    self.values.append(value)
                     self.keys.append(m.key())
-                    self.partitions.append(m.partition())
+                    self.partitions.append(partition)
 
     def until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

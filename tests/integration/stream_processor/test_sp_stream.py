@@ -57,7 +57,7 @@ def test_valid_and_invalid_messages(
     duplicate = reviews[0]  # the same review again: predicted again, not a dead letter
     corpus = bad_corpus()
     # Interleave good and bad so bad messages sit inside batches.
-    messages: list[tuple[bytes | None, bytes]] = []
+    messages: list[tuple[bytes | None, bytes | None]] = []
     for i, r in enumerate(reviews):
         messages.append((r.review_id.encode(), encode(r)))
         if i < len(corpus):
@@ -84,7 +84,7 @@ def test_valid_and_invalid_messages(
     letters = [decode(v, DeadLetter) for v in dlq.values]
     assert len(letters) == len(corpus)
     got = {letter.key: letter.reason for letter in letters}
-    assert got == {k.decode(): reason for k, _, reason in corpus}
+    assert got == {(k.decode() if k is not None else None): reason for k, _, reason in corpus}
     for letter in letters:
         assert letter.service == "stream_processor"
         assert letter.source_topic == topics["reviews"].name and letter.offset is not None
@@ -134,7 +134,9 @@ def test_http_endpoints(
     assert len(many["input_tokens"]) == len(many["unknown_tokens"]) == 5
     status, listed = worker.http("/predict", texts[:2])
     assert status == 200 and listed["probabilities"] == pytest.approx(offline(texts[:2]), abs=1e-9)
-    for bad in ({"texts": []}, {"text": ""}, {"nope": 1}, {"text": "x" * 20_001}):
+    bodies: list[dict[str, Any]] = [{"texts": []}, {"text": ""}, {"nope": 1},
+                                    {"text": "x" * 20_001}]
+    for bad in bodies:
         status, body = worker.http("/predict", bad)
         assert status == 422 and body["error"]
     status, body = worker.http("/predict", raw=b"{not json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ NOW = 1_000_000.0
 SIZES = [30, 100, 1000]
 
 
-def hist(name: str, values: list[float]) -> dict[str, list[float]]:
+def hist(name: str, values: Sequence[float]) -> dict[str, list[float]]:
     edges = drift.FEATURES[name].edges
     return {"edges": list(edges), "counts": drift.histogram(values, edges).tolist()}
 

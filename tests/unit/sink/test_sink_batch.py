@@ -18,11 +18,13 @@ from spoiler_common.contracts import (
     encode,
 )
 from spoiler_common.dead_letters import build_dead_letter
+from spoiler_common.topics import TopicRole
 
 pytestmark = pytest.mark.unit
 
 T = datetime(2024, 5, 1, tzinfo=UTC)
-ROLES = {"r": "reviews", "p": "predictions", "l": "labels", "d": "dead_letters"}
+ROLES: dict[str, TopicRole] = {
+    "r": "reviews", "p": "predictions", "l": "labels", "d": "dead_letters"}
 
 
 @dataclass
@@ -170,3 +172,36 @@ def test_sink_prepare_applies_the_key_rule_like_the_worker() -> None:
     batch = prepare([Msg("r", 0, 1, review("a"), b"not-a"), Msg("l", 0, 2, label("b"), None)],
                     ROLES)
     assert [r.dead_letter.reason for r in batch.rejected] == ["key_mismatch", "key_mismatch"]
+
+
+SHADOW_ROLES: dict[str, TopicRole] = {
+    "r": "reviews", "p": "predictions", "s": "shadow_predictions", "l": "labels",
+    "d": "dead_letters",
+}
+
+
+def shadow_prediction(rid: str, version: str, role: str = "challenger") -> bytes:
+    data = json.loads(prediction(rid, version))
+    data["role"] = role
+    return json.dumps(data).encode()
+
+
+def test_both_prediction_topics_fill_the_predictions_table_with_their_role() -> None:
+    batch = prepare([Msg("p", 0, 1, prediction("a", "champ")),
+                     Msg("s", 0, 1, shadow_prediction("a", "chall"))], SHADOW_ROLES)
+    rows = [dict(zip(PREDICTIONS.columns, r, strict=True))
+            for r in batch.tables["predictions"].rows]
+    assert {(r["model_version"], r["role"]) for r in rows} == {("champ", "champion"),
+                                                               ("chall", "challenger")}
+    assert not batch.rejected
+
+
+@pytest.mark.parametrize(("topic", "role"), [("p", "challenger"), ("s", "champion")])
+def test_a_prediction_on_the_wrong_topic_for_its_role_is_a_dead_letter(
+    topic: str, role: str
+) -> None:
+    batch = prepare([Msg(topic, 0, 3, shadow_prediction("a", "v", role))], SHADOW_ROLES)
+    assert not batch.tables["predictions"].rows
+    (rejected,) = batch.rejected
+    assert rejected.dead_letter.reason == "invalid_value"
+    assert "role" in rejected.dead_letter.error and batch.offsets == {(topic, 0): 4}

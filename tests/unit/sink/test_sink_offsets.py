@@ -145,8 +145,9 @@ class Kit:
         self.health = Health()
         self.handover = Handover(clock)
         self.store = store
-        self.loop = ConsumeLoop(self.consumer, self.handover, ROLES, self.settings, self.health,
-                                stopping=lambda: False)  # type: ignore[arg-type]
+        self.loop = ConsumeLoop(self.consumer,  # type: ignore[arg-type]
+                                self.handover, ROLES, self.settings, self.health,
+                                stopping=lambda: False)
         self.rebalancer = Rebalancer(self.loop, self.handover,
                                      self.settings.revoke_flush_timeout_s)
         self.writer = WriterThread(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -109,7 +110,8 @@ def test_prediction_label_uses_bundle_threshold() -> None:
 
 
 def test_failed_reload_keeps_the_old_model(tmp_path: Path) -> None:
-    models = iter([StandIn("v1"), RuntimeError("corrupt"), StandIn("v3")])
+    models: Iterator[StandIn | Exception] = iter(
+        [StandIn("v1"), RuntimeError("corrupt"), StandIn("v3")])
 
     def loader(path: Path, variant: str, threads: int) -> StandIn:
         item = next(models)

@@ -105,3 +105,16 @@ def test_the_views_do_not_import_the_app() -> None:
     tree = ast.parse(Path(web.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert "stream_processor.app" not in imported
+
+
+def test_predict_gate_admits_up_to_its_limit() -> None:
+    from stream_processor.web import ConcurrencyGate, busy_body
+
+    gate = ConcurrencyGate(2)
+    assert gate.try_enter() and gate.try_enter()
+    assert not gate.try_enter()
+    body = busy_body(gate)
+    assert body["limit"] == 2 and body["in_flight"] == 2
+    assert "SPOILER_WORKER_PREDICT_CONCURRENCY" in body["error"]
+    gate.leave()
+    assert gate.try_enter()

@@ -65,9 +65,9 @@ def _cross_fitted(method: CalibrationMethod, labels: np.ndarray, raw: np.ndarray
     return out
 
 
-def choose(labels: np.ndarray, raw: np.ndarray, seed: int = 42) -> tuple[Calibration,
-                                                                        dict[str, Any]]:
-    """The calibration with the lowest cross-fitted validation Brier score, and the scores."""
+def choose(labels: np.ndarray, raw: np.ndarray, seed: int = 42, split: str = "validation"
+           ) -> tuple[Calibration, dict[str, Any]]:
+    """The calibration with the lowest cross-fitted Brier score on `split`, and the scores."""
     labels = np.asarray(labels, dtype=int)
     raw = np.asarray(raw, dtype=float)
     candidates: dict[str, dict[str, float]] = {}
@@ -84,10 +84,10 @@ def choose(labels: np.ndarray, raw: np.ndarray, seed: int = 42) -> tuple[Calibra
     best = min(candidates, key=lambda k: candidates[k]["brier"])
     chosen: CalibrationMethod = "identity" if best == "raw" else best  # type: ignore[assignment]
     calibration = fit(chosen, labels, raw)
-    log.info("Calibration chosen method=%s validation_brier=%s", chosen,
+    log.info("Calibration chosen method=%s %s_brier=%s", chosen, split,
              {k: round(v["brier"], 4) for k, v in candidates.items()})
     report = {"method": chosen, "params": calibration.params(),
-              "selected_by": "validation_brier", "folds": FOLDS, "candidates": candidates}
+              "selected_by": f"{split}_brier", "folds": FOLDS, "candidates": candidates}
     return calibration, report
 
 

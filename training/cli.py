@@ -87,12 +87,36 @@ def prepare(
 def train(
     prepared: Path = typer.Option(Path("data/prepared"), "--prepared"),
     out: Path = typer.Option(Path("models/train"), "--out"),
+    champion: Path | None = typer.Option(
+        None, "--champion", help=f"Champion bundle for retrain.recipe recalibrate {SERVED}."),
     params: Path = PARAMS,
 ) -> None:
-    """Fine-tune the classifier (early stopping on validation)."""
+    """Fine-tune the classifier (early stopping on validation); with retrain.recipe
+    recalibrate, take the champion's graphs and score the prepared splits with them."""
+    p = _params(params)
+    if p.retrain.recipe == "recalibrate":
+        from training import recalibrate
+
+        recalibrate.snapshot(_served(champion), prepared, out)
+        return
     from training import train as step
 
-    step.run(prepared, out, _params(params).train)
+    step.run(prepared, out, p.train)
+
+
+@app.command()
+@_friendly
+def champion(
+    champion: Path | None = typer.Option(None, "--champion", help=f"Champion bundle {SERVED}."),
+    out: Path = typer.Option(Path("models/retrain/champion.json"), "--out"),
+    params: Path = PARAMS,
+) -> None:
+    """Record which champion the recalibrate recipe starts from (the train stage's input)."""
+    from training import recalibrate
+
+    identity = recalibrate.champion_identity(_served(champion), _params(params).retrain.recipe)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(identity, indent=2, sort_keys=True) + "\n")
 
 
 @app.command()
@@ -103,9 +127,14 @@ def export(
     out: Path = typer.Option(Path("models/export"), "--out"),
     params: Path = PARAMS,
 ) -> None:
-    """ONNX fp32 + int8 with the parity gate (fails the stage if the gate fails)."""
+    """ONNX fp32 + int8 with the parity gate (fails the stage if the gate fails); a
+    recalibrate train stage's champion graphs are taken as they are, with their parity."""
     from training import export as step
+    from training import recalibrate
 
+    if recalibrate.is_recalibrate(trained):
+        recalibrate.export(trained, out)
+        return
     p = _params(params)
     step.run(trained, prepared, out, p.export, seed=p.prepare.seed)
 

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from spoiler_common.bundle import BUNDLE_JSON
+from spoiler_common.bundle import BUNDLE_JSON, TOKENIZER_FILE, VARIANT_FILES
 from spoiler_common.comparison import compare_paired
 from spoiler_common.model_runtime import load_bundle
 from training.data import read_split
@@ -35,6 +35,14 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def same_graph(a: Any, b: Any) -> bool:
+    """Whether two loaded bundles serve byte-identical graphs with the same tokenization."""
+    return bool(a.variant == b.variant and a.max_length == b.max_length
+                and a.truncation == b.truncation
+                and all(a.files.get(f) == b.files.get(f)
+                        for f in (VARIANT_FILES[a.variant], TOKENIZER_FILE)))
+
+
 def run(challenger: Path, champion: Path | None, prepared: Path, out: Path, *,
         split: str = "test", alpha: float = 0.05) -> dict[str, Any]:
     rows = read_split(prepared, split)
@@ -43,7 +51,8 @@ def run(challenger: Path, champion: Path | None, prepared: Path, out: Path, *,
     texts = [r["text"] for r in rows]
     labels = [bool(r["label"]) for r in rows]
     chall = load_bundle(challenger)
-    chall_scores = chall.predict(texts).probabilities
+    raw = chall.predict_raw(texts).probabilities
+    chall_scores = chall.calibration.apply(raw)
     report: dict[str, Any] = {
         "split": split, "n": len(rows), "spoiler_rate": sum(labels) / len(labels),
         "challenger": {"version": chall.version, "threshold": chall.threshold},
@@ -51,7 +60,10 @@ def run(challenger: Path, champion: Path | None, prepared: Path, out: Path, *,
     }
     if champion is not None and (champion / BUNDLE_JSON).is_file():
         champ = load_bundle(champion)
-        champ_scores = champ.predict(texts).probabilities
+        if same_graph(champ, chall):  # the recalibrate recipe: one scoring serves both
+            champ_scores = champ.calibration.apply(raw)
+        else:
+            champ_scores = champ.predict(texts).probabilities
         report["champion"] = {"version": champ.version, "threshold": champ.threshold}
         result = compare_paired(labels, champ_scores, chall_scores, champ.threshold,
                                 chall.threshold, min_labels=1, alpha=alpha)

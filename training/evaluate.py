@@ -5,6 +5,8 @@ Everything goes through the serving runtime (``spoiler_common.model_runtime``):
 2. the calibration (``training.calibrate``), fitted on validation and chosen by
    cross-fitted validation Brier score;
 3. the threshold, tuned on the *calibrated* validation scores (max spoiler F1);
+   (the ``recalibrate`` retrain recipe, ``training.recalibrate``, fits 2 and 3 on the
+   recent train split's stored champion scores instead: validation stays held out);
 4. test metrics at the natural spoiler rate (ROC-AUC, PR-AUC, F1, accuracy,
    Brier, ECE), before and after calibration, beside the baselines of the same
    split (``training.baseline``): the stage fails when the model's test ROC-AUC
@@ -28,7 +30,7 @@ import numpy as np
 from spoiler_common.bundle import Metrics
 from spoiler_common.calibration import expected_calibration_error
 from spoiler_common.model_runtime import load_bundle
-from training import calibrate, plots, reference
+from training import calibrate, plots, recalibrate, reference
 from training.data import read_split
 from training.exceptions import BaselineGateError
 from training.metrics import classification_metrics, flat, tune_threshold
@@ -76,25 +78,37 @@ def run(export_dir: Path, prepared: Path, out_dir: Path, *, baselines: dict[str,
         max_auc_gap: float | None = 0.02, threads: int = 2, seed: int = 42) -> dict[str, Any]:
     bundle = load_bundle(export_dir, variant="auto", threads=threads)  # the graph it serves
     val_rows, test_rows = read_split(prepared, "validation"), read_split(prepared, "test")
-    val = _validation_scores(bundle, export_dir, [r["text"] for r in val_rows])
-    test = bundle.predict_raw([r["text"] for r in test_rows])
     y_val = np.asarray([r["label"] for r in val_rows])
     y_test = np.asarray([r["label"] for r in test_rows])
-
-    calibration, cal_report = calibrate.choose(y_val, val.probabilities, seed)
+    stored = recalibrate.stored_scores(export_dir)
+    if stored is None:  # a fine-tuned model: fit on validation, as the first training did
+        val = _validation_scores(bundle, export_dir, [r["text"] for r in val_rows])
+        test = bundle.predict_raw([r["text"] for r in test_rows])
+        fit_y, fit_raw = y_val, val.probabilities
+        calibration, cal_report = calibrate.choose(y_val, val.probabilities, seed)
+        threshold = tune_threshold(y_val, calibration.apply(val.probabilities))
+    else:  # the recalibrate recipe: the champion's stored scores; fit on the recent train split
+        val = recalibrate.split_scores(stored, "validation", [r["text"] for r in val_rows])
+        test = recalibrate.split_scores(stored, "test", [r["text"] for r in test_rows])
+        train_rows = read_split(prepared, recalibrate.FIT_SPLIT)
+        fit_y = np.asarray([r["label"] for r in train_rows])
+        fit_raw = recalibrate.split_scores(stored, recalibrate.FIT_SPLIT,
+                                           [r["text"] for r in train_rows]).probabilities
+        calibration, cal_report, threshold = recalibrate.refit(fit_y, fit_raw, seed)
     p_val = calibration.apply(val.probabilities)
     p_test = calibration.apply(test.probabilities)
-    threshold = tune_threshold(y_val, p_val)
     result: dict[str, Any] = {
+        "recipe": "finetune" if stored is None else recalibrate.RECIPE,
         "variant": bundle.variant,
         "threshold": threshold,
         "calibration": cal_report,
         "validation": _with_ece(classification_metrics(y_val, p_val, threshold), y_val, p_val),
         "test": _with_ece(classification_metrics(y_test, p_test, threshold), y_test, p_test),
-        # The same test scores before calibration, at the raw threshold of equal F1 tuning.
+        # The same test scores before calibration, at the raw threshold of equal F1 tuning
+        # (for the recalibrate recipe: the champion's raw scores, threshold refitted).
         "test_uncalibrated": _with_ece(
             classification_metrics(y_test, test.probabilities,
-                                   tune_threshold(y_val, val.probabilities)),
+                                   tune_threshold(fit_y, fit_raw)),
             y_test, test.probabilities),
         "baselines": baselines or {},
     }
@@ -114,6 +128,7 @@ def run(export_dir: Path, prepared: Path, out_dir: Path, *, baselines: dict[str,
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     metrics = {
+        "recipe": result["recipe"],
         "threshold": threshold,
         "calibration": {"method": cal_report["method"],
                         "test_brier_before": result["test_uncalibrated"]["brier"],

@@ -103,6 +103,15 @@ class MlflowParams(_Section):
     alias_first_version: bool = True
 
 
+class RetrainParams(_Section):
+    """How `retrain` builds the challenger (retrain/dvc.yaml; docs/model.md)."""
+
+    # recalibrate: the champion's graphs with calibration and threshold refitted on the recent
+    # train split (cheap; right when drift shifts scores but not ranking). finetune: a model
+    # trained on the recent labels (the train section).
+    recipe: Literal["recalibrate", "finetune"] = "finetune"
+
+
 class Params(_Section):
     generate: GenerateParams = GenerateParams()
     collect: CollectParams = CollectParams()
@@ -112,6 +121,7 @@ class Params(_Section):
     evaluate: EvaluateParams = EvaluateParams()
     package: PackageParams = PackageParams()
     mlflow: MlflowParams = MlflowParams()
+    retrain: RetrainParams = RetrainParams()
 
 
 def load_params(path: Path = DEFAULT_PARAMS, **overrides: dict[str, Any]) -> Params:

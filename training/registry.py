@@ -86,6 +86,12 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
         raise RegistryError(f"{exc} (run the package stage first)") from exc
     cfg = params.mlflow
     extra_tags, extra_metrics = lineage(snapshot, comparison)
+    trained_info = _read(trained / "train.json")
+    # How the challenger was built: a fine-tuned model, or the champion's graphs recalibrated
+    # (whose parent is, by construction, the bundle the train stage copied).
+    extra_tags["recipe"] = str(trained_info.get("recipe", "finetune"))
+    if trained_info.get("parent_version"):
+        extra_tags["parent_bundle_version"] = str(trained_info["parent_version"])
     try:
         parent = _alias_version(cfg.registered_model, "champion")
         if parent is not None:
@@ -105,7 +111,7 @@ def log_and_register(bundle: Path, reports: Path, trained: Path, params: Params,
             mlflow.log_metrics(flat(_read(reports / "baseline" / "metrics.json"), "baseline_"))
             if manifest.parity is not None:
                 mlflow.log_metrics(flat(manifest.parity.model_dump(), "parity_"))
-            for epoch in _read(trained / "train.json").get("history", []):
+            for epoch in trained_info.get("history", []):
                 mlflow.log_metrics({"train_loss": epoch["train_loss"],
                                     "val_roc_auc_epoch": epoch["val_roc_auc"]},
                                    step=int(epoch["epoch"]))

@@ -3,7 +3,8 @@
 The real producer replays generated reviews (labels at once) through the real
 broker, the stream worker (tiny exported bundle, the champion) and the sink
 into this test's database; `python -m training retrain` then runs
-retrain/dvc.yaml in a temporary copy of the pipeline with tiny parameters.
+retrain/dvc.yaml in a temporary copy of the pipeline with tiny parameters and the
+finetune recipe (tests/integration/model/test_model_recalibrate.py runs recalibrate).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,6 +25,7 @@ from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec
 from tests.e2e.conftest import PY, ServiceProcess, http_ok, wait_for
 from tests.e2e.test_e2e_pipeline import counts, pipeline_env
+from tests.retrain_support import workspace
 
 # Eight DVC stages, each its own Python process importing torch, on 2 busy cores.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -32,32 +33,6 @@ N_REVIEWS = 360
 # collect and compare always run (the database and the champion are not files DVC
 # hashes); their outputs are byte-identical when nothing changed, so these do not run.
 STAGES = ("prepare", "baseline", "train", "export", "evaluate", "package", "register")
-
-
-def tiny_retrain_params() -> dict[str, object]:
-    """retrain/params.yaml with the tiny model (as tests/conftest.py's bundle)."""
-    params = yaml.safe_load((REPO_ROOT / "retrain" / "params.yaml").read_text())
-    params["collect"].update({"max_rows": 0, "min_labels": 100, "min_per_class": 10})
-    params["train"].update({"base_model": "tiny:distilbert", "max_length": 64, "epochs": 2,
-                            "batch_size": 8, "learning_rate": 3e-3, "frozen_layers": 0,
-                            "threads": 2})
-    params["export"]["min_label_agreement"] = 0.9  # tiny random-init model: see tiny.py
-    params["evaluate"]["max_auc_gap"] = None
-    params["mlflow"]["registered_model"] = "spoiler-detector-retrain-test"
-    return params
-
-
-def workspace(tmp: Path, champion: Path) -> Path:
-    work = tmp / "pipeline"
-    (work / "retrain").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "retrain" / "dvc.yaml", work / "retrain" / "dvc.yaml")
-    (work / "retrain" / "params.yaml").write_text(yaml.safe_dump(tiny_retrain_params()))
-    ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(REPO_ROOT / "training", work / "training", ignore=ignore)
-    shutil.copytree(REPO_ROOT / "spoiler_common", work / "spoiler_common", ignore=ignore)
-    # The champion as older releases installed it: a plain directory.
-    shutil.copytree(champion, work / "models" / "serving")
-    return work
 
 
 def training_env(work: Path, pg: PostgresSettings) -> dict[str, str]:

@@ -7,6 +7,7 @@ with each other, with a running pipeline, or with a previous run.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,11 @@ from devstack.procs import free_port as _free_port
 from spoiler_common.kafka import admin_client
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec, ensure_topics, topic_specs
+
+# A developer's .env may switch on what changes a test's services (the README's walk-through
+# adds a shadow challenger); the environment wins over .env and every service a test starts
+# inherits it, so the suite runs them with it off and a test that wants one sets it itself.
+os.environ["SPOILER_WORKER_CHALLENGER_PATH"] = ""
 
 SHARED = REPO_ROOT.parent / "shared"
 REAL_SAMPLE = SHARED / "data" / "imdb-real-sample" / "reviews.jsonl"

@@ -97,8 +97,9 @@ def service_factory(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     started: list[ServiceProcess] = []
 
     def make(name: str, args: list[str], env: dict[str, str]) -> ServiceProcess:
+        # Shadow scoring off whatever .env says (tests/conftest.py); a test passes its own.
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONUNBUFFERED": "1",
-                    **env}
+                    "SPOILER_WORKER_CHALLENGER_PATH": "", **env}
         service = ServiceProcess(name, args, full_env, tmp_path / f"{name}.log")
         started.append(service)
         return service

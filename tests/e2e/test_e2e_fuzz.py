@@ -111,6 +111,7 @@ def test_fuzzed_messages_on_every_topic_end_processed_or_dead_lettered(
     worker_env.update({
         "SPOILER_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
         "SPOILER_BUNDLE_PATH": str(tiny_bundle),
+        "SPOILER_WORKER_CHALLENGER_PATH": "",  # off whatever .env says (tests/conftest.py)
         "SPOILER_WORKER_APP_ID": f"fuzz-worker-{unique_id}",
         "SPOILER_WORKER_WEB_PORT": str(worker_port),
         "SPOILER_WORKER_DATADIR": str(tmp_path / "faust"),

@@ -31,6 +31,7 @@ def start_worker(
             "SPOILER_KAFKA_TOPIC_PREFIX": kafka_settings.topic_prefix,
             "SPOILER_BUNDLE_PATH": str(bundle),
             "SPOILER_WORKER_APP_ID": f"sp-test-{unique_id}",
+            "SPOILER_WORKER_CHALLENGER_PATH": "",  # off whatever .env says (tests/conftest.py)
             "SPOILER_WORKER_WEB_PORT": str(port),
             "SPOILER_WORKER_DATADIR": str(tmp_path / f"datadir-{port}"),
             "SPOILER_WORKER_SESSION_TIMEOUT_S": "6",

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg import sql
 
+from devstack.postgres import create_database, drop_database
 from devstack.procs import free_port
 from spoiler_common.kafka import admin_client
 from spoiler_common.model_runtime import load_bundle, model_text
@@ -33,7 +33,6 @@ from spoiler_common.settings import (
     REPO_ROOT,
     KafkaSettings,
     PostgresSettings,
-    load_settings,
 )
 from spoiler_common.topics import ensure_topics, topic_specs
 
@@ -84,9 +83,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     admin = admin_client(kafka)
     specs = topic_specs(kafka.topic_prefix)
     ensure_topics(admin, specs)
-    with psycopg.connect(base_pg.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    pg = load_settings(PostgresSettings, database=database)
+    pg = create_database(base_pg, database)
     assert pg.password is not None
     bundle_path = _bundle(work)
     reviews = work / "reviews.jsonl"
@@ -142,9 +139,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         admin.delete_topics([s.name for s in specs], operation_timeout=30)
-        with psycopg.connect(base_pg.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(database)))
+        drop_database(base_pg, database)
     ceiling = raw_loop(bundle_path, texts)
     result = {
         "reviews": n,

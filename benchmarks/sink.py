@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from devstack.postgres import scratch_database
 from sink.metrics import ROWS_WRITTEN
 from sink.migrate import migrate
 from sink.service import GIL_SWITCH_INTERVAL_S, build_sink
@@ -37,7 +38,7 @@ from spoiler_common.contracts import (
     headers_for,
 )
 from spoiler_common.kafka import admin_client, producer
-from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings, load_settings
+from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 from spoiler_common.topics import ensure_topics, topic_name, topic_specs
 
 log = logging.getLogger(__name__)
@@ -81,14 +82,8 @@ def make_messages(n: int) -> list[Contract]:
 
 @contextmanager
 def _database(base: PostgresSettings, name: str) -> Iterator[PostgresSettings]:
-    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield load_settings(PostgresSettings, database=name)
-    finally:
-        with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+    with scratch_database(name, base) as pg:
+        yield pg
 
 
 def _progress(label: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:

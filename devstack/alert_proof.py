@@ -40,13 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from devstack.postgres import scratch_database
 from devstack.procs import free_port
 from devstack.promtest import FOR_SHARE_OF_WINDOW, OwnPrometheus, render_rules
 from monitoring.settings import parse_duration
 from spoiler_common.bundle import BundleManifest
-from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings, load_settings
+from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +123,9 @@ def database(name: str) -> Iterator[PostgresSettings]:
     """A fresh database with the sink's schema (its own migrations); dropped afterwards."""
     from sink.migrate import migrate
 
-    base = PostgresSettings()
-    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    pg = load_settings(PostgresSettings, database=name)
-    try:
+    with scratch_database(name) as pg:
         migrate(pg.conninfo())
         yield pg
-    finally:
-        with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
 
 
 @contextlib.contextmanager

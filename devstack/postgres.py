@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -106,8 +109,7 @@ def up(stack: StackSettings, pg: PostgresSettings) -> str:
 def _ensure_role(run: Path, pg: PostgresSettings) -> None:
     """Create or update the project's role and database (password from settings)."""
     assert pg.password is not None
-    with psycopg.connect(host=str(run), port=pg.port, user="postgres", dbname="postgres",
-                         autocommit=True) as conn:
+    with superuser_connect(run, pg) as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (pg.user,)).fetchone()
         verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
         conn.execute(
@@ -119,6 +121,18 @@ def _ensure_role(run: Path, pg: PostgresSettings) -> None:
                             (pg.database,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                 sql.Identifier(pg.database), sql.Identifier(pg.user)))
+
+
+def socket_dir(stack: StackSettings) -> Path:
+    """Where the native server keeps its Unix socket (the superuser logs in there)."""
+    return _dirs(stack)[1]
+
+
+def superuser_connect(run: Path, pg: PostgresSettings, dbname: str = "postgres"
+                      ) -> psycopg.Connection[tuple[object, ...]]:
+    """A session as the cluster's superuser over the socket in `run` (peer authentication)."""
+    return psycopg.connect(host=str(run), port=pg.port, user="postgres", dbname=dbname,
+                           autocommit=True)
 
 
 def _pg_ctl_status(data: Path) -> bool:
@@ -141,3 +155,48 @@ def status(stack: StackSettings, pg: PostgresSettings) -> str:
     running = data.exists() and _pg_ctl_status(data)
     where = f"{pg.host}:{pg.port}"
     return f"PostgreSQL   {where:28} " + ("running" if running else "stopped")
+
+
+# -- scratch databases (tests, benchmarks, the alert proof) -------------------------------
+def create_database(base: PostgresSettings, name: str) -> PostgresSettings:
+    """Create the empty database `name` on `base`'s server; settings that point at it."""
+    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return base.model_copy(update={"database": name})
+
+
+def drop_database(base: PostgresSettings, name: str, timeout_s: float = 60.0) -> None:
+    """Drop `name`, ending the sessions still connected to it.
+
+    `WITH (FORCE)` terminates other sessions, but PostgreSQL lets a role that is not a
+    superuser terminate only its own: an autovacuum worker (no role) that happens to be
+    analysing the fresh database makes it refuse with InsufficientPrivilege. Plain
+    `DROP DATABASE` stops autovacuum workers itself, so fall back to it, and retry while
+    a session is still closing (ObjectInUse)."""
+    deadline = time.monotonic() + timeout_s
+    query = sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
+    force = query + sql.SQL(" WITH (FORCE)")
+    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
+        while True:
+            try:
+                try:
+                    conn.execute(force)
+                except psycopg.errors.InsufficientPrivilege:
+                    conn.execute(query)
+                return
+            except psycopg.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def scratch_database(name: str, base: PostgresSettings | None = None
+                     ) -> Iterator[PostgresSettings]:
+    """A fresh, empty database `name` for the duration of the block; dropped afterwards."""
+    base = base or PostgresSettings()
+    pg = create_database(base, name)
+    try:
+        yield pg
+    finally:
+        drop_database(base, name)

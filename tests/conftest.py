@@ -12,10 +12,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
+from devstack.postgres import scratch_database
 from devstack.procs import free_port as _free_port
 from spoiler_common.kafka import admin_client
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
@@ -108,11 +107,5 @@ def topics(kafka_settings: KafkaSettings) -> Iterator[dict[str, TopicSpec]]:
 @pytest.fixture
 def pg_settings(unique_id: str) -> Iterator[PostgresSettings]:
     """A fresh, empty database for this test on the native PostgreSQL; dropped afterwards."""
-    base = PostgresSettings()
-    name = f"test_{unique_id}"
-    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield base.model_copy(update={"database": name})
-    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    with scratch_database(f"test_{unique_id}") as pg:
+        yield pg

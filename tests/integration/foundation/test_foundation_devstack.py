@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
+import time
+import uuid
 
+import psycopg
 import pytest
 
-from spoiler_common.settings import REPO_ROOT
+from devstack.postgres import create_database, drop_database, socket_dir, superuser_connect
+from spoiler_common.settings import REPO_ROOT, PostgresSettings, StackSettings
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +49,24 @@ def test_up_twice_is_harmless_and_says_where_services_listen() -> None:
     assert "already running" in result.stdout
     for where in ("127.0.0.1:9092", "127.0.0.1:5432", "http://127.0.0.1:9090"):
         assert where in result.stdout
+
+
+def test_drop_database_waits_out_a_session_it_may_not_end() -> None:
+    # WITH (FORCE) may end only the project role's own sessions: one it may not end (an
+    # autovacuum worker in CI; a superuser's session here) must not fail the teardown.
+    base = PostgresSettings()
+    name = f"test_drop_{uuid.uuid4().hex[:8]}"
+    create_database(base, name)
+    other = superuser_connect(socket_dir(StackSettings()), base, dbname=name)
+    closer = threading.Timer(2.0, other.close)
+    closer.start()
+    started = time.monotonic()
+    try:
+        drop_database(base, name, timeout_s=30)
+    finally:
+        closer.cancel()
+        other.close()
+    assert time.monotonic() - started >= 1.5  # it waited for the session, then dropped
+    with psycopg.connect(base.conninfo()) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (name,)).fetchone() is None

@@ -22,18 +22,20 @@ import numpy as np
 from monitoring import reference
 from monitoring.window import MinCounts, Rows, compute
 from spoiler_common import drift
+from spoiler_common.bundle import BundleManifest
 
 
-def bench_meta() -> dict[str, Any]:
-    """A format-2 bundle.json (only what the monitor reads), its reference drawn like
-    the window below."""
+def bench_meta() -> BundleManifest:
+    """A bundle manifest with only what the monitor reads, its reference drawn like the
+    window below."""
     rng = np.random.default_rng(1)
     values = {"score": rng.random(1000), "text_words": rng.lognormal(5, 0.7, 1000),
               "rating": rng.integers(1, 11, 1000), "unknown_token_share": rng.random(1000) / 50,
               "empty_summary": (rng.random(1000) < 0.02).astype(float)}
     counts = {k: drift.histogram(v, drift.FEATURES[k].edges) for k, v in values.items()}
     sizes = list(drift.THRESHOLD_SIZES)
-    return {"format_version": 2, "name": "bench", "version": "v1", "threshold": 0.5,
+    return BundleManifest.from_json({
+            "format_version": 2, "name": "bench", "version": "v1", "threshold": 0.5,
             "created_at": "2026-01-01T00:00:00Z", "base_model": "bench", "max_length": 128,
             "files": {}, "confusion_matrix": {"tn": 400, "fp": 100, "fn": 100, "tp": 400},
             "metrics": {"accuracy": 0.8, "f1_spoiler": 0.8, "ece": 0.02, "n": 1000,
@@ -48,7 +50,7 @@ def bench_meta() -> dict[str, Any]:
             "quality_floors": {"z": 3.0, "source": "test", "n": 1000, "sizes": sizes,
                                "metrics": {
                 "accuracy": {"expected": 0.8, "floor": [0.7] * len(sizes)},
-                "f1_spoiler": {"expected": 0.8, "floor": [0.7] * len(sizes)}}}}
+                "f1_spoiler": {"expected": 0.8, "floor": [0.7] * len(sizes)}}}})
 
 
 def window_rows(n: int, seed: int = 0) -> Rows:

@@ -33,8 +33,8 @@ class WorkerSettings(BundleSettings):
         1.0, ge=0.0, le=1.0, description="Share of reviews the challenger scores, chosen by a "
         "hash of review_id (the same reviews in every worker and on every replay).")
     batch_size: int = Field(
-        16, ge=1, le=1024, description="Most reviews handled together (one Kafka batch; the "
-        "model scores them in length-aware groups, see the next two settings).")
+        16, ge=1, le=1024, description="Most reviews handled together (one Kafka batch, "
+        "one send and commit; how many texts share a model call is the next two settings).")
     model_batch_texts: int = Field(
         DEFAULT_MAX_TEXTS, ge=1, le=1024, description="Most texts in one onnxruntime call "
         "(1 = one text per call).")

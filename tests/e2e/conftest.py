@@ -114,6 +114,43 @@ def ports() -> Callable[[], int]:
     return free_port
 
 
+@dataclass
+class SinkAndWorker:
+    """A sink and a worker started together, both healthy."""
+
+    sink: ServiceProcess
+    worker: ServiceProcess
+    sink_port: int
+    worker_port: int
+
+    @property
+    def services(self) -> list[ServiceProcess]:
+        return [self.sink, self.worker]
+
+    def healthy(self) -> bool:
+        return (http_ok(f"http://127.0.0.1:{self.worker_port}/readyz")
+                and http_ok(f"http://127.0.0.1:{self.sink_port}/healthz"))
+
+
+def start_sink_and_worker(service_factory: Callable[..., ServiceProcess],
+                          ports: Callable[[], int], env: dict[str, str], datadir: Path,
+                          worker_env: dict[str, str]) -> SinkAndWorker:
+    """Start `python -m sink run` and `python -m stream_processor worker` on `env` (the
+    worker also on `worker_env`, which names its bundle) and wait until both are healthy."""
+    sink_port, worker_port = ports(), ports()
+    sink = service_factory("sink", ["-m", "sink", "run"],
+                           {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
+    worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
+        **env, "SPOILER_WORKER_WEB_PORT": str(worker_port),
+        "SPOILER_WORKER_DATADIR": str(datadir), **worker_env}).start()
+    pair = SinkAndWorker(sink, worker, sink_port, worker_port)
+    wait_for(lambda: http_ok(f"http://127.0.0.1:{sink_port}/healthz"), 90, "sink",
+             pair.services)
+    wait_for(lambda: http_ok(f"http://127.0.0.1:{worker_port}/readyz"), 120, "worker",
+             pair.services)
+    return pair
+
+
 @pytest.fixture
 def own_prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., object]]:
     """Start a private Prometheus scraping the given targets every second."""

@@ -28,7 +28,7 @@ from spoiler_common.contracts import DeadLetter, decode
 from spoiler_common.kafka import consumer, producer
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings, StackSettings
 from spoiler_common.topics import topic_name
-from tests.e2e.conftest import PY, ServiceProcess, http_ok, wait_for
+from tests.e2e.conftest import PY, ServiceProcess, start_sink_and_worker, wait_for
 from tests.integration.sink.conftest import PrivatePostgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.slow]
@@ -138,16 +138,9 @@ def test_kill_and_restart_every_service_loses_and_duplicates_nothing(
         "SPOILER_WORKER_APP_ID": f"faults-worker-{unique_id}",
         "SPOILER_WORKER_SESSION_TIMEOUT_S": "6",
     }
-    sink_port, worker_port = free_port(), free_port()
-    sink = service_factory("sink", ["-m", "sink", "run"],
-                           {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
-    worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_BUNDLE_PATH": str(tiny_bundle),
-        "SPOILER_WORKER_WEB_PORT": str(worker_port),
-        "SPOILER_WORKER_DATADIR": str(tmp_path / "faust")}).start()
-    services = [sink, worker]
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{sink_port}/healthz"), 90, "sink", services)
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{worker_port}/readyz"), 120, "worker", services)
+    pair = start_sink_and_worker(service_factory, free_port, env, tmp_path / "faust",
+                                 {"SPOILER_BUNDLE_PATH": str(tiny_bundle)})
+    sink, worker, services = pair.sink, pair.worker, pair.services
 
     # The injected bad messages, published once before the faults begin.
     prod = producer(kafka, "faults-test")
@@ -195,8 +188,7 @@ def test_kill_and_restart_every_service_loses_and_duplicates_nothing(
         inject()
         # Back: the killed part answers again (broker and PostgreSQL: `up`/`start`
         # return once they accept clients; then the sink must report healthy).
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{worker_port}/readyz")
-                 and http_ok(f"http://127.0.0.1:{sink_port}/healthz"), 180,
+        wait_for(pair.healthy, 180,
                  f"services healthy after the {name} fault", services)
         back = time.monotonic() - fault_at
         assert replay.wait(300) == 0, replay.stderr.read().decode()[-2000:] if replay.stderr else ""

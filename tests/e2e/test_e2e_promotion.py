@@ -25,7 +25,7 @@ import pytest
 from monitoring.dashboards import PROMOTIONS_SQL
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec
-from tests.e2e.conftest import ServiceProcess, http_ok, wait_for
+from tests.e2e.conftest import ServiceProcess, start_sink_and_worker, wait_for
 from tests.e2e.test_e2e_pipeline import pipeline_env
 from tests.integration.monitoring.test_monitoring_dashboards_live import expand_sql
 from tests.integration.stream_processor.sp_support import bundle_copy, review, send_reviews
@@ -55,16 +55,10 @@ def test_promote_and_roll_back_mid_stream(
     bundle_copy(tiny_bundle, serving, "tiny-1")
     v2 = bundle_copy(tiny_bundle, tmp_path / "build" / "v2", "tiny-2")
     env = pipeline_env(kafka_settings, pg_settings, unique_id)
-    sink_port, worker_port = ports(), ports()
-    sink = service_factory("sink", ["-m", "sink", "run"],
-                           {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
-    worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_BUNDLE_PATH": str(serving), "SPOILER_WORKER_BATCH_SIZE": "4",
-        "SPOILER_WORKER_RELOAD_POLL_S": "1", "SPOILER_WORKER_WEB_PORT": str(worker_port),
-        "SPOILER_WORKER_DATADIR": str(tmp_path / "faust")}).start()
-    services = [sink, worker]
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{sink_port}/healthz"), 90, "sink", services)
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{worker_port}/readyz"), 120, "worker", services)
+    pair = start_sink_and_worker(service_factory, ports, env, tmp_path / "faust", {
+        "SPOILER_BUNDLE_PATH": str(serving), "SPOILER_WORKER_BATCH_SIZE": "4",
+        "SPOILER_WORKER_RELOAD_POLL_S": "1"})
+    services, worker_port = pair.services, pair.worker_port
 
     cli_env = {k: v for k, v in os.environ.items() if not k.startswith("SPOILER_")}
     cli_env.update({k: v for k, v in env.items() if k.startswith("SPOILER_PG_")})

@@ -23,7 +23,7 @@ import yaml
 
 from spoiler_common.settings import REPO_ROOT, KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec
-from tests.e2e.conftest import PY, ServiceProcess, http_ok, wait_for
+from tests.e2e.conftest import PY, ServiceProcess, start_sink_and_worker, wait_for
 from tests.e2e.test_e2e_pipeline import counts, pipeline_env
 from tests.retrain_support import workspace
 
@@ -67,16 +67,8 @@ def fill_from_replay(kafka: KafkaSettings, pg: PostgresSettings, unique_id: str,
                      service_factory: Callable[..., ServiceProcess],
                      ports: Callable[[], int]) -> None:
     env = pipeline_env(kafka, pg, unique_id)
-    sink_port, worker_port = ports(), ports()
-    sink = service_factory("sink", ["-m", "sink", "run"],
-                           {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
-    worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_BUNDLE_PATH": str(champion),
-        "SPOILER_WORKER_WEB_PORT": str(worker_port),
-        "SPOILER_WORKER_DATADIR": str(tmp_path / "faust")}).start()
-    services = [sink, worker]
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{sink_port}/healthz"), 90, "sink", services)
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{worker_port}/readyz"), 120, "worker", services)
+    services = start_sink_and_worker(service_factory, ports, env, tmp_path / "faust",
+                                     {"SPOILER_BUNDLE_PATH": str(champion)}).services
     reviews = tmp_path / "reviews.jsonl"
     subprocess.run([PY, "-m", "producer", "synth", "--n", str(N_REVIEWS), "--seed", "5",
                     "--scenario", "vocabulary", "--drift-at", "0", "--out", str(reviews)],

@@ -21,7 +21,7 @@ import pytest
 
 from spoiler_common.settings import KafkaSettings, PostgresSettings
 from spoiler_common.topics import TopicSpec
-from tests.e2e.conftest import ServiceProcess, http_ok, wait_for
+from tests.e2e.conftest import ServiceProcess, start_sink_and_worker, wait_for
 from tests.e2e.test_e2e_pipeline import pipeline_env
 from tests.integration.stream_processor.sp_support import review, send_reviews
 
@@ -55,17 +55,9 @@ def start(
     service_factory: Callable[..., ServiceProcess], ports: Callable[[], int], env: dict[str, str],
     tmp_path: Path, worker_env: dict[str, str],
 ) -> tuple[list[ServiceProcess], int]:
-    sink_port, worker_port = ports(), ports()
-    sink = service_factory("sink", ["-m", "sink", "run"],
-                           {**env, "SPOILER_SINK_METRICS_PORT": str(sink_port)}).start()
-    worker = service_factory("worker", ["-m", "stream_processor", "worker"], {
-        **env, "SPOILER_WORKER_WEB_PORT": str(worker_port),
-        "SPOILER_WORKER_DATADIR": str(tmp_path / "faust"), "SPOILER_WORKER_RELOAD_POLL_S": "1",
-        **worker_env}).start()
-    services = [sink, worker]
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{sink_port}/healthz"), 90, "sink", services)
-    wait_for(lambda: http_ok(f"http://127.0.0.1:{worker_port}/readyz"), 120, "worker", services)
-    return services, worker_port
+    pair = start_sink_and_worker(service_factory, ports, env, tmp_path / "faust",
+                                 {"SPOILER_WORKER_RELOAD_POLL_S": "1", **worker_env})
+    return pair.services, pair.worker_port
 
 
 def test_every_review_is_scored_by_both_and_the_champion_stays_the_product(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import psycopg
 import pytest
 
 from devstack import promtest
+from spoiler_common.bundle import BundleManifest, write_manifest
 from spoiler_common.settings import PostgresSettings
 
 Seeder = Callable[..., None]
@@ -112,7 +112,7 @@ def reference_bundle(tmp_path: Path) -> Path:
     """A bundle.json with only what the monitor reads (no model files)."""
     path = tmp_path / "bundle"
     path.mkdir()
-    (path / "bundle.json").write_text(json.dumps(reference_meta()))
+    write_manifest(path, BundleManifest.from_json(reference_meta()))
     return path
 
 

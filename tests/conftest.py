@@ -40,37 +40,19 @@ def real_sample() -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(pytestconfig: pytest.Config) -> Path:
     """A real bundle (tiny DistilBERT exported by the project's own pipeline), cached."""
-    import shutil
+    from training.tiny import cached_tiny_bundle
 
-    from spoiler_common.bundle import read_manifest
-    from spoiler_common.exceptions import ModelBundleError
-    from training.tiny import build_tiny_bundle
-
-    out = Path(pytestconfig.cache.mkdir("tiny-bundle")) / "tiny-1"
-    try:
-        read_manifest(out)  # a cached bundle of an older format is rebuilt
-    except ModelBundleError:
-        shutil.rmtree(out, ignore_errors=True)
-        build_tiny_bundle(out, version="tiny-1", seed=0)
-    return out
+    return cached_tiny_bundle(Path(pytestconfig.cache.mkdir("tiny-bundle")), version="tiny-1",
+                              seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_challenger_bundle(pytestconfig: pytest.Config) -> Path:
     """A second tiny bundle (another seed and version): the challenger in shadow tests."""
-    import shutil
+    from training.tiny import cached_tiny_bundle
 
-    from spoiler_common.bundle import read_manifest
-    from spoiler_common.exceptions import ModelBundleError
-    from training.tiny import build_tiny_bundle
-
-    out = Path(pytestconfig.cache.mkdir("tiny-bundle")) / "tiny-2"
-    try:
-        read_manifest(out)
-    except ModelBundleError:
-        shutil.rmtree(out, ignore_errors=True)
-        build_tiny_bundle(out, version="tiny-2", seed=1)
-    return out
+    return cached_tiny_bundle(Path(pytestconfig.cache.mkdir("tiny-bundle")), version="tiny-2",
+                              seed=1)
 
 
 @pytest.fixture

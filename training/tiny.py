@@ -12,7 +12,9 @@ session: it costs ~20-40 s on 2 cores.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,3 +63,39 @@ def build_tiny_bundle(out_dir: Path, *, version: str = "tiny-1", seed: int = 0,
     with tempfile.TemporaryDirectory(prefix="tiny-bundle-") as work:
         build_bundle(rows, Path(work), out_dir, tiny_params(version, seed))
     return out_dir
+
+
+# The code a tiny bundle's contents depend on: a cached build is reused only while none
+# of it changed (a clean clone builds afresh, so a stale cache would let a local run pass
+# what CI fails).
+_BUILD_SOURCES = ("training", "synth", "spoiler_common")
+
+
+def build_digest() -> str:
+    """A short hash of the code that builds a tiny bundle."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for package in _BUILD_SOURCES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def cached_tiny_bundle(cache: Path, *, version: str, seed: int = 0, n_train: int = 400
+                       ) -> Path:
+    """The tiny bundle of (version, seed, n_train) under `cache`, built unless a readable
+    one built by the same code is there; older builds of `version` are removed."""
+    from spoiler_common.bundle import read_manifest
+    from spoiler_common.exceptions import ModelBundleError
+
+    out = Path(cache) / f"{version}-s{seed}-n{n_train}-{build_digest()}"
+    for stale in Path(cache).glob(f"{version}-*"):
+        if stale != out:
+            shutil.rmtree(stale, ignore_errors=True)
+    try:
+        read_manifest(out)
+    except ModelBundleError:
+        shutil.rmtree(out, ignore_errors=True)
+        build_tiny_bundle(out, version=version, seed=seed, n_train=n_train)
+    return out

@@ -263,6 +263,7 @@ QUALITY = {
     "f1": "spoiler_model_f1",
     "estimated_f1": "spoiler_model_estimated_f1",
     "f1_gap": "spoiler_model_estimated_f1_error",
+    "f1_gap_limit": "spoiler_model_estimated_f1_error_limit",
     "labelled": "spoiler_model_labelled",
 }
 
@@ -593,8 +594,9 @@ def table(manifest: BundleManifest, stable: StableResult | None,
             f"{min(stable.quality_margin.values(), default=float('nan')):.3f}. In the "
             f"{max(stable.windows, key=parse_duration)} window at the end: estimated accuracy "
             f"{_fmt(est.get('estimated_accuracy'))} vs realised {_fmt(est.get('accuracy'))} "
-            f"(gap {_fmt(est.get('gap'))}, limit ±{_fmt(est.get('gap_limit'))}), F1 "
-            f"gap {_fmt(est.get('f1_gap'))}.", ""]
+            f"(gap {_fmt(est.get('gap'))}, limit ±{_fmt(est.get('gap_limit'))}), "
+            f"estimated F1 {_fmt(est.get('estimated_f1'))} vs realised {_fmt(est.get('f1'))} "
+            f"(gap {_fmt(est.get('f1_gap'))}, limit ±{_fmt(est.get('f1_gap_limit'))}).", ""]
     if results:
         w = f"{results[0].window_s:.0f} s"
         lines += [
@@ -602,7 +604,7 @@ def table(manifest: BundleManifest, stable: StableResult | None,
             "two windows of the drift start):", "",
             "| scenario | shift | intended alert | fired (s after drift start) | time to "
             "alert | accuracy before: estimated / realised (gap) | two windows later | gap "
-            "limit | F1 gap later |",
+            "limit | F1 gap later (limit) |",
             "|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             intended = ", ".join(sorted(f"{a}/{f}" if f else a for a, f in r.intent.alerts))
@@ -617,7 +619,8 @@ def table(manifest: BundleManifest, stable: StableResult | None,
             lines.append(
                 f"| {r.scenario} | {r.intent.shift} | {intended or 'none'} | {fired} | "
                 f"{'–' if tta is None else f'{tta:.0f} s'} | {cell(r.before)} | {cell(r.after)} "
-                f"| ±{_fmt(r.after.get('gap_limit'))} | {_fmt(r.after.get('f1_gap'))} |")
+                f"| ±{_fmt(r.after.get('gap_limit'))} | {_fmt(r.after.get('f1_gap'))} "
+                f"(±{_fmt(r.after.get('f1_gap_limit'))}) |")
     return "\n".join(lines)
 
 
@@ -638,20 +641,11 @@ PROOF_VERSION = "proof-1"
 
 
 def proof_bundle(cache: Path) -> Path:
-    """The proof's bundle under `cache` (built unless a current-format one is there)."""
-    import shutil
+    """The proof's bundle under `cache` (built unless one built by the same code is there)."""
+    from training.tiny import cached_tiny_bundle
 
-    from spoiler_common.bundle import read_manifest
-    from spoiler_common.exceptions import ModelBundleError
-    from training.tiny import build_tiny_bundle
-
-    out = cache / PROOF_VERSION
-    try:
-        read_manifest(out)  # a bundle of an older format is rebuilt
-    except ModelBundleError:
-        shutil.rmtree(out, ignore_errors=True)
-        build_tiny_bundle(out, version=PROOF_VERSION, seed=0, n_train=PROOF_TRAIN_REVIEWS)
-    return out
+    return cached_tiny_bundle(cache, version=PROOF_VERSION, seed=0,
+                              n_train=PROOF_TRAIN_REVIEWS)
 
 
 def to_json(stable: StableResult | None, results: list[ScenarioResult]) -> str:

@@ -217,11 +217,16 @@ def model_quality() -> model.Dashboard:
                 prom(f"spoiler_model_estimated_accuracy_error{sel}", "accuracy {{model_version}}"),
                 prom(f"spoiler_model_estimated_f1_error{sel}", "F1 {{model_version}}"),
                 prom(f"spoiler_model_estimated_accuracy_error_limit{sel}",
-                     "+limit {{model_version}}"),
+                     "accuracy +limit {{model_version}}"),
                 prom(f"-spoiler_model_estimated_accuracy_error_limit{sel}",
-                     "-limit {{model_version}}"),
-            ], unit="percentunit", description="Outside the limit (calibration error + "
-                "sampling) = AccuracyEstimateOff: concept shift, which only labels reveal.",
+                     "accuracy -limit {{model_version}}"),
+                prom(f"spoiler_model_estimated_f1_error_limit{sel}",
+                     "F1 +limit {{model_version}}"),
+                prom(f"-spoiler_model_estimated_f1_error_limit{sel}",
+                     "F1 -limit {{model_version}}"),
+            ], unit="percentunit", description="Each gap against its own limit (calibration "
+                "error + sampling). Accuracy outside its limit = AccuracyEstimateOff: concept "
+                "shift, which only labels reveal.",
             ).span(8).height(6),
             timeseries_panel("Score drift (vs validation) and thresholds at the window's n", [
                 prom(f'spoiler_drift_psi{{feature="score", {W}, {MV}}}', "PSI {{model_version}}"),

@@ -55,7 +55,12 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("window", "model_version")),
     "spoiler_model_estimated_accuracy_error_limit": (
         "Largest gap |estimated - realised accuracy| calibrated scores explain: the test "
-        "split's calibration error plus z standard errors at the window's labelled n.",
+        "split's calibration error (or the accuracy moved by the calibration's level error, "
+        "if larger) plus z standard errors at the window's labelled n.",
+        ("window", "model_version")),
+    "spoiler_model_estimated_f1_error_limit": (
+        "Largest gap |estimated - realised F1| calibrated scores explain: the F1 moved by "
+        "the calibration's level error plus z standard errors at the window's labelled n.",
         ("window", "model_version")),
     "spoiler_model_quality_floor": (
         "Floor of a quality metric at the window's n, from the bundle's quality_floors "

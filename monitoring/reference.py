@@ -96,6 +96,17 @@ class Reference:
         ece = self.metrics.get("ece", 0.0)
         return ece if math.isfinite(ece) else 0.0
 
+    @property
+    def calibration_level_error(self) -> float:
+        """How far the calibration's level may be off: the test split's ECE, or what a test
+        split of its size cannot rule out (z standard errors of its spoiler share), whichever
+        is larger. A few hundred test reviews measure ECE with an error of its own size."""
+        rate = self.metrics.get("spoiler_rate", math.nan)
+        n = self.test_n or self.metrics.get("n", 0.0)
+        level = (self.z * math.sqrt(rate * (1 - rate) / n)
+                 if n and math.isfinite(rate) and 0.0 <= rate <= 1.0 else 0.0)
+        return max(self.calibration_error, level)
+
 
 def _block(value: Any, name: str) -> Any:
     if value is None:

@@ -159,6 +159,33 @@ def cbpe(probabilities: ArrayLike, predicted: ArrayLike) -> Estimate:
     )
 
 
+def estimate_error_limits(probabilities: ArrayLike, predicted: ArrayLike,
+                          calibration_error: float, level_error: float, z: float
+                          ) -> tuple[float, float]:
+    """Largest |estimated - realised| (accuracy, F1) calibrated scores explain here.
+
+    Each limit is z standard errors of the realised metric (labels drawn from the
+    probabilities) plus what miscalibration can add: the estimate recomputed with every
+    probability moved by `level_error` either way (the calibration's level is known only
+    as well as the test split measured it), and for accuracy at least the test split's
+    ECE. The level matters little for accuracy when about half the predictions are
+    spoilers (the shifts cancel) but fully when nearly all are one class, and F1, which
+    counts expected true positives twice and ignores true negatives, always feels it.
+    """
+    p = np.clip(np.asarray(probabilities, dtype=float).ravel(), 0.0, 1.0)
+    est = cbpe(p, predicted)
+    moved = [cbpe(np.clip(p + d, 0.0, 1.0), predicted) for d in (level_error, -level_error)]
+
+    def shift(metric: str) -> float:
+        base = getattr(est, metric)
+        return max((abs(getattr(m, metric) - base) for m in moved
+                    if math.isfinite(getattr(m, metric))), default=0.0)
+
+    accuracy = max(calibration_error, shift("accuracy")) + z * est.accuracy_se
+    f1 = shift("f1") + z * est.f1_se if math.isfinite(est.f1) else NAN
+    return accuracy, f1
+
+
 def proportion_se(p: float, *sizes: float) -> float:
     """Standard error of the difference of proportions p measured on samples of `sizes`.
 

@@ -160,9 +160,12 @@ def compute(rows: Rows, now: float, window: str, seconds: float, model_version: 
         put("spoiler_model_estimated_f1_error", est_lab.f1 - realised["f1"])
         if ref is not None:
             # Calibrated scores: the gap is sampling error (z standard errors) plus at most
-            # the calibration error the test split measured. Beyond it, P(y | x) changed.
-            put("spoiler_model_estimated_accuracy_error_limit",
-                ref.calibration_error + ref.z * est_lab.accuracy_se)
+            # the calibration error the test split can vouch for. Beyond it, P(y | x) changed.
+            accuracy_limit, f1_limit = stats.estimate_error_limits(
+                lab.probability, lab.predicted, ref.calibration_error,
+                ref.calibration_level_error, ref.z)
+            put("spoiler_model_estimated_accuracy_error_limit", accuracy_limit)
+            put("spoiler_model_estimated_f1_error_limit", f1_limit)
 
     # Drift of scores and inputs against the bundle's reference histograms.
     for feature in FEATURES:

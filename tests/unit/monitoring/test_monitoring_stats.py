@@ -129,6 +129,40 @@ def test_cbpe_standard_errors_match_the_spread_of_realised_metrics() -> None:
     assert np.mean(f1s) == pytest.approx(est.f1, abs=0.01)
 
 
+def test_estimate_limits_hold_on_calibrated_scores_and_catch_a_shifted_level() -> None:
+    # Labels drawn from the scores themselves: the gaps stay inside their limits (z = 3)
+    # nearly always. Labels drawn from scores 0.1 lower than the model's (a level the
+    # test split ruled out, level error 0.03): the F1 gap leaves its limit.
+    rng = np.random.default_rng(11)
+    n = 20_000
+    p = rng.beta(1.2, 3.0, n)
+    predicted = p >= 0.3
+    acc_limit, f1_limit = stats.estimate_error_limits(p, predicted, 0.01, 0.03, 3.0)
+    est = stats.cbpe(p, predicted)
+    outside = {"accuracy": 0, "f1": 0, "shifted_f1": 0}
+    for _ in range(300):
+        for truth, prefix in ((p, ""), (np.clip(p - 0.1, 0, 1), "shifted_")):
+            m = stats.classification_metrics(stats.confusion(rng.random(n) < truth,
+                                                             predicted))
+            if not prefix:
+                outside["accuracy"] += abs(est.accuracy - m["accuracy"]) > acc_limit
+            outside[f"{prefix}f1"] += abs(est.f1 - m["f1"]) > f1_limit
+    assert outside["accuracy"] <= 3 and outside["f1"] <= 3, outside
+    assert outside["shifted_f1"] >= 290, outside
+
+
+def test_estimate_limits_feel_the_level_when_predictions_are_one_class() -> None:
+    # Every prediction "spoiler": a level error moves the estimated accuracy one for one
+    # (nothing cancels), so the limit is at least the level error, whatever the ECE.
+    p = np.full(1000, 0.3)
+    acc_limit, _ = stats.estimate_error_limits(p, np.ones(1000, bool), 0.0, 0.05, 3.0)
+    assert acc_limit == pytest.approx(0.05 + 3 * math.sqrt(0.21 / 1000))
+    # Half and half at .3 / .7: the level's shifts cancel and the ECE is the larger term.
+    half = np.r_[np.full(500, 0.3), np.full(500, 0.7)]
+    acc_limit, _ = stats.estimate_error_limits(half, half > 0.5, 0.02, 0.05, 3.0)
+    assert acc_limit == pytest.approx(0.02 + 3 * math.sqrt(0.21 / 1000))
+
+
 def test_proportion_se_by_hand() -> None:
     # p = .2 on a window of 100 and a test split of 400: sqrt(.16 * (1/100 + 1/400)).
     assert stats.proportion_se(0.2, 100, 400) == pytest.approx(math.sqrt(0.16 * 0.0125))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from monitoring import reference
+from monitoring import reference, stats
 from monitoring.exporter import METRICS, SnapshotCollector
 from monitoring.window import MinCounts, Rows, compute, empty_rows, reference_samples
 from spoiler_common import drift
@@ -177,6 +177,15 @@ def test_full_window_values() -> None:
     # Its limit: the test split's ECE plus 3 standard errors of 60 Bernoulli(.9).
     assert by_name(samples, "spoiler_model_estimated_accuracy_error_limit") == pytest.approx(
         [0.02 + 3 * math.sqrt(0.09 / 60)])
+    # F1's limit: the calibration's level is known to 3 standard errors of the test split's
+    # spoiler share (100 reviews at .25: 0.1299, more than its ECE). Moved down by that, the
+    # 30 predicted spoilers have p = .77 and the rest 0: expected F1 46.2 / 53.1 instead of
+    # .9 (moved up, p clips at 1: a smaller change). Plus 3 standard errors of the F1.
+    level = 3 * math.sqrt(0.25 * 0.75 / 100)
+    f1_se = stats.cbpe([0.9] * 30 + [0.1] * 30, [True] * 30 + [False] * 30).f1_se
+    assert by_name(samples, "spoiler_model_estimated_f1_error_limit") == pytest.approx(
+        [0.9 - 2 * 30 * (0.9 - level) / (2 * 30 * (0.9 - level) + 30 * (0.1 + level))
+         + 3 * f1_se])
     # Floors at the labelled n (60) and, for the estimate, at the prediction n (100).
     curve = drift.SizeCurve((30, 100, 1000), (0.5, 0.55, 0.6))
     assert by_name(samples, "spoiler_model_quality_floor", metric="accuracy") == pytest.approx(
@@ -229,6 +238,7 @@ def test_another_model_version_gets_no_reference_statistics() -> None:
     assert "spoiler_model_accuracy" in names and "spoiler_model_estimated_accuracy" in names
     for absent in ("spoiler_drift_psi", "spoiler_drift_threshold", "spoiler_model_quality_floor",
                    "spoiler_model_estimated_accuracy_error_limit",
+                   "spoiler_model_estimated_f1_error_limit",
                    "spoiler_model_predicted_spoiler_ratio_tolerance"):
         assert absent not in names, absent
 

@@ -125,10 +125,10 @@ def alert_proof(
 ) -> None:
     """Prove the model alerts on the running stack: a stable replay fires none, each drift
     scenario fires its own (see docs/monitoring.md)."""
-    import json
     import tempfile
 
     from devstack import alert_proof as proof
+    from spoiler_common.bundle import read_manifest
 
     stack = _stack()
     served = bundle or proof.proof_bundle(stack.state_dir / "alert-proof")
@@ -136,7 +136,7 @@ def alert_proof(
         stable = (proof.run_stable(served, Path(tmp) / "stable", reviews=stable_reviews)
                   if stable_reviews else None)
         results = proof.run_scenarios(served, Path(tmp) / "scenarios")
-    text = proof.table(json.loads((served / "bundle.json").read_text()), stable, results)
+    text = proof.table(read_manifest(served), stable, results)
     typer.echo(text)
     if as_json:
         typer.echo(proof.to_json(stable, results))

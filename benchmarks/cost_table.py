@@ -26,13 +26,20 @@ def load(paths: list[Path]) -> dict[str, Any]:
     return merged
 
 
+def _busy(block: dict[str, Any]) -> str:
+    """"; 2 cores, 1-min load L at start" from a benchmark's machine note: each section
+    says how busy the machine was when it ran (the figures most hurt by other work)."""
+    note = block.get("machine")
+    return f"; {note.split(' (')[0]}" if isinstance(note, str) and note else ""
+
+
 def table(results: dict[str, Any]) -> str:
     lines: list[str] = []
     graphs = results.get("graphs")
     if graphs and "rows" in graphs:
         lines += [f"Model graph, one thread, one text per call ({graphs['bundle']}, "
                   f"{graphs['n']} {graphs['texts']} texts, medians of {graphs['rounds']} "
-                  "alternated rounds):", "",
+                  f"alternated rounds{_busy(graphs)}):", "",
                   "| max_length | graph | reviews/s per core (per CPU-s) | CPU-ms/review | "
                   "RSS MB per worker | parity (label agreement, max abs dp) |",
                   "|---|---|---|---|---|---|"]
@@ -51,7 +58,7 @@ def table(results: dict[str, Any]) -> str:
     if sp and "worker" in sp:
         w = sp["worker"]
         lines += [f"Worker ({sp['bundle']} {sp['variant']}, max_length {sp['max_length']}, "
-                  f"{sp['n']} {sp['texts']} reviews):", "",
+                  f"{sp['n']} {sp['texts']} reviews{_busy(sp)}):", "",
                   "| what | reviews/s | CPU-ms/review | RSS MB |", "|---|---|---|---|",
                   f"| raw loader loop | {sp['raw_loop']['reviews_per_s']:.1f} | "
                   f"{sp['raw_loop']['cpu_ms_per_review']:.0f} | |"]
@@ -69,7 +76,7 @@ def table(results: dict[str, Any]) -> str:
     so = results.get("scaleout")
     if so and "rows" in so:
         lines += [f"Scale-out ({so['n']} {so['texts']} reviews per run, medians of "
-                  f"{so['rounds']} alternated rounds):", "",
+                  f"{so['rounds']} alternated rounds{_busy(so)}):", "",
                   "| configuration | reviews/s | vs 1 worker | CPU-ms/review | RSS MB/worker |",
                   "|---|---|---|---|---|"]
         for name, r in so["rows"].items():
@@ -84,10 +91,9 @@ def table(results: dict[str, Any]) -> str:
                   f"stored row ({pipe['ratio_to_raw']:.2f}x the raw model loop on the same "
                   f"texts); produce -> stored p99 {pipe['produce_to_stored_ms_p99']:.0f} ms "
                   "(a burst: queueing included)", ""]
-    machine = next((v["machine"] for v in results.values()
-                    if isinstance(v, dict) and isinstance(v.get("machine"), str)), "")
-    if machine:
-        lines.append(f"Machine: {machine}.")
+    if any(_busy(v) for v in results.values() if isinstance(v, dict)):
+        lines.append("A shared machine: other work competes for its cores, so compare "
+                     "within a section (one run), not across sections.")
     return "\n".join(lines).rstrip() + "\n"
 
 

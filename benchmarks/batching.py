@@ -7,17 +7,16 @@ real-sample and generated texts. Policies alternate A B C, B C A, ...; medians.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Any
 
 from benchmarks.common import (
-    CpuClock,
-    alternate,
+    alternated_medians,
     bench_texts,
     log,
     machine_note,
-    median,
     served_bundle,
 )
 from spoiler_common.batching import ONE_PER_CALL, BatchPolicy, length_groups, padding_waste
@@ -27,6 +26,12 @@ CHUNK = 16
 POLICIES = {"one per call": ONE_PER_CALL,
             "groups <=8, waste <=10%": BatchPolicy(8, 0.10),
             "groups <=16, waste <=25%": BatchPolicy(16, 0.25)}
+
+
+def _in_chunks(model: Any, texts: list[str]) -> None:
+    """Score `texts` as the worker fetches them: CHUNK messages at a time."""
+    for i in range(0, len(texts), CHUNK):
+        model.predict_raw(texts[i:i + CHUNK])
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -51,26 +56,21 @@ def run(quick: bool = False) -> dict[str, Any]:
             lengths = [len(r) for r in base.encoder.ids(texts)]
             capped = sum(1 for x in lengths if x >= length) / len(lengths)
             base.predict_raw(texts[:4])
-            walls: dict[str, list[float]] = {k: [] for k in models}
-            cpus: dict[str, list[float]] = {k: [] for k in models}
-            for name in alternate(list(models), rounds):
-                with CpuClock() as clock:
-                    for i in range(0, len(texts), CHUNK):
-                        models[name].predict_raw(texts[i:i + CHUNK])
-                walls[name].append(clock.wall)
-                cpus[name].append(clock.cpu)
-            one = len(texts) / median(walls["one per call"])
+            times = alternated_medians(
+                {name: functools.partial(_in_chunks, m, texts) for name, m in models.items()},
+                rounds)
+            one = len(texts) / times["one per call"][0]
             for name, policy in POLICIES.items():
                 groups = [[i + j for j in g] for i in range(0, len(texts), CHUNK)
                           for g in length_groups(lengths[i:i + CHUNK], policy)]
                 pad_share = sum(padding_waste([lengths[j] for j in g]) * len(g)
                                 for g in groups) / len(texts)
-                rate = len(texts) / median(walls[name])
+                rate = len(texts) / times[name][0]
                 rows.append({"texts": origin, "max_length": length, "policy": name,
                              "at_cap": round(capped, 2), "calls": len(groups),
                              "padding": round(pad_share, 3), "reviews_per_s": round(rate, 2),
                              "cpu_ms_per_review": round(
-                                 median(cpus[name]) / len(texts) * 1000, 1),
+                                 times[name][1] / len(texts) * 1000, 1),
                              "vs_one_per_call": round(rate / one, 3)})
             log(f"{origin} {length} done")
     result = {"bundle": f"{base.name} {base.version}", "variant": base.variant, "n": n,

@@ -144,12 +144,24 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float]:
     return clock.wall, clock.cpu
 
 
+def alternated_medians(work: dict[str, Callable[[], Any]], rounds: int
+                       ) -> dict[str, tuple[float, float]]:
+    """Each name's (median wall s, median CPU s) over `rounds` alternated runs of its work."""
+    walls: dict[str, list[float]] = {k: [] for k in work}
+    cpus: dict[str, list[float]] = {k: [] for k in work}
+    for name in alternate(list(work), rounds):
+        wall, cpu = timed(work[name])
+        walls[name].append(wall)
+        cpus[name].append(cpu)
+    return {k: (median(walls[k]), median(cpus[k])) for k in work}
+
+
 def machine_note() -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{os.cpu_count()} cores, 1-min load {load:.1f} at start (a shared machine: "
             "other work competes; compare within a run only)")
 
 
-__all__ = ["REAL_SAMPLE", "BenchBundle", "CpuClock", "alternate",
+__all__ = ["REAL_SAMPLE", "BenchBundle", "CpuClock", "alternate", "alternated_medians",
            "bench_pairs", "bench_texts", "log", "machine_note", "median", "served_bundle",
            "timed", "torch_checkpoint"]

@@ -17,18 +17,17 @@ validation texts at the tuned threshold) is printed beside its speed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from typing import Any
 
 from benchmarks.common import (
-    CpuClock,
-    alternate,
+    alternated_medians,
     bench_texts,
     log,
     machine_note,
-    median,
     served_bundle,
 )
 
@@ -94,22 +93,19 @@ def run(quick: bool = False) -> dict[str, Any]:
         for m in models.values():
             m.encoder.max_length = length
             m.predict_raw(texts[:2])  # warm-up at this length
-        walls: dict[str, list[float]] = {k: [] for k in models}
-        cpus: dict[str, list[float]] = {k: [] for k in models}
-        for name in alternate(list(models), rounds):
-            with CpuClock() as clock:
-                models[name].predict_raw(texts)
-            walls[name].append(clock.wall)
-            cpus[name].append(clock.cpu)
+        times = alternated_medians(
+            {name: functools.partial(m.predict_raw, texts) for name, m in models.items()},
+            rounds)
         # Per core = per CPU-second of this process: other work on a shared machine
         # stretches wall time far more than it changes CPU time.
-        base = len(texts) / median(cpus[served])
+        base = len(texts) / times[served][1]
         for name in models:
-            rate = len(texts) / median(walls[name])
+            wall, cpu = times[name]
+            rate = len(texts) / wall
             variant = name.split(" ")[0]
             rows.append({"max_length": length, "graph": name, "reviews_per_s": round(rate, 2),
-                         "cpu_ms_per_review": round(median(cpus[name]) / len(texts) * 1000, 1),
-                         "vs_served": round(len(texts) / median(cpus[name]) / base, 3),
+                         "cpu_ms_per_review": round(cpu / len(texts) * 1000, 1),
+                         "vs_served": round(len(texts) / cpu / base, 3),
                          "label_agreement": parity.get(variant, {}).get("label_agreement"),
                          "max_abs_diff": parity.get(variant, {}).get("max_abs_diff"),
                          "passed": parity.get(variant, {}).get("passed")})

@@ -44,9 +44,13 @@ class WorkerSettings(BundleSettings):
     predict_concurrency: int = Field(
         4, ge=1, le=1024, description="Most `/predict` requests in flight (running or queued "
         "on its own inference thread); more are answered 429 at once.")
+    # 5 ms, not 50: an idle stream holds each review until the wait ends, and that wait
+    # was a quarter of the median produce -> prediction latency at half capacity; a busy
+    # stream fills its batch from the fetched backlog at once either way
+    # (benchmarks/stream_processor.py, docs/performance.md).
     batch_wait_ms: float = Field(
-        50.0, ge=1.0, le=10_000.0, description="Longest wait to fill a batch before running it."
-    )
+        5.0, ge=1.0, le=10_000.0, description="Longest wait for a batch to fill before "
+        "running the reviews that have arrived (the latency an idle stream adds to each).")
     app_id: str = Field(
         "spoiler-stream-processor",
         description="Faust app id = Kafka consumer group; workers sharing it split partitions.",

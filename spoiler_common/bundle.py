@@ -51,7 +51,7 @@ from spoiler_common.exceptions import ModelBundleError
 FORMAT_VERSION: Literal[2] = 2
 BUNDLE_JSON = "bundle.json"
 TOKENIZER_FILE = "tokenizer.json"
-Variant = Literal["int8", "fp32", "fp32-fused", "int8-selective"]
+Variant = Literal["int8", "fp32", "fp32-fused", "int8-selective", "int8-static"]
 # Graph variants a bundle may carry (training/graphs.py builds them; export's parity
 # gate picks the served one). fp32 and int8 are in every bundle; the others where
 # export built them, and `files` lists what a bundle has.
@@ -60,6 +60,7 @@ VARIANT_FILES: dict[Variant, str] = {
     "fp32": "model.fp32.onnx",                      # the export itself
     "fp32-fused": "model.fp32-fused.onnx",          # fp32 + transformer optimizer fusions
     "int8-selective": "model.int8-selective.onnx",  # int8 except the sensitive layers
+    "int8-static": "model.int8-static.onnx",        # static QDQ int8, calibrated ranges
 }
 # The files every bundle has and whose sha256 bundle.json records (everything but itself).
 BUNDLE_FILES = (VARIANT_FILES["int8"], VARIANT_FILES["fp32"], TOKENIZER_FILE)
@@ -191,6 +192,8 @@ class VariantParity(Agreement):
     budget: float | None = None
     int8_layers: list[int] | None = None
     fp32_layers: list[int] | None = None
+    calibration: Literal["minmax"] | None = None           # int8-static: how ranges were set
+    calibration_texts: int | None = None                   # int8-static: training texts used
 
 
 class Parity(Block):

@@ -19,13 +19,14 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from spoiler_common.bundle import TOKENIZER_FILE, VARIANT_FILES
-from spoiler_common.model_runtime import ModelBundle, OnnxClassifier, load_bundle
+from spoiler_common.model_runtime import ModelBundle, OnnxClassifier, load_bundle, pad
 from training import graphs
 from training.data import read_split
 from training.exceptions import ParityGateError, TrainingError
@@ -121,9 +122,24 @@ def _selective(fp32_file: Path, target: Path, work: Path, sample: list[str], sco
                                      calibrated(fp32_file), budget)
 
 
+def _feeds(fp32: ModelBundle, texts: list[str]) -> Iterator[dict[str, np.ndarray]]:
+    """One session input per text, encoded exactly as the runtime encodes it."""
+    for row in fp32.encoder.ids(texts):
+        ids, mask = pad([row], fp32.encoder.special.pad)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in fp32.classifier.input_names:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        yield feed
+
+
 def build_variants(out_dir: Path, model_dir: Path, params: ExportParams,
-                   fp32: ModelBundle, texts: list[str], calibrate_fn: Any) -> dict[str, Any]:
-    """Write every variant graph `params.variants` asks for; what was built and how."""
+                   fp32: ModelBundle, texts: list[str], calibrate_fn: Any,
+                   calibration_texts: list[str] | None = None) -> dict[str, Any]:
+    """Write every variant graph `params.variants` asks for; what was built and how.
+
+    `texts` are validation texts (the sensitivity sweep's); `calibration_texts` are
+    training texts, for int8-static's activation ranges.
+    """
     built: dict[str, Any] = {"fp32": {}, "int8": {}}  # run() wrote both
     fp32_file = out_dir / VARIANT_FILES["fp32"]
     score = _scorer(fp32)
@@ -135,6 +151,9 @@ def build_variants(out_dir: Path, model_dir: Path, params: ExportParams,
             if name == "fp32-fused":
                 fused = graphs.fuse(fp32_file, target, model_dir)
                 info = {"fused_operators": fused} if fused else None
+            elif name == "int8-static":
+                info = graphs.quantize_static_int8(
+                    fp32_file, target, out_dir, _feeds(fp32, calibration_texts or texts))
             elif name == "int8-selective":
                 info = _selective(fp32_file, target, out_dir, texts[: params.sensitivity_texts],
                                   score, calibrate_fn, params.selective_budget)
@@ -158,7 +177,8 @@ def choose_served(variants: dict[str, dict[str, Any]]) -> str:
 
 
 def parity(model_dir: Path, bundle_dir: Path, rows: list[dict[str, Any]], params: ExportParams,
-           seed: int = 42) -> tuple[dict[str, Any], np.ndarray]:
+           seed: int = 42, calibration_texts: list[str] | None = None,
+           ) -> tuple[dict[str, Any], np.ndarray]:
     """Build the variants, gate each one, choose the served graph; its raw validation scores.
 
     Does not raise; `passed` is false only if fp32 itself disagrees with PyTorch
@@ -175,7 +195,8 @@ def parity(model_dir: Path, bundle_dir: Path, rows: list[dict[str, Any]], params
     # What evaluate would fit if fp32 were served: the gate judges answers users see.
     calibration, _ = calibrate.choose(labels, raw[REFERENCE], seed)
     threshold = tune_threshold(labels, calibration.apply(raw[REFERENCE]))
-    built = build_variants(bundle_dir, model_dir, params, fp32, texts, calibration.apply)
+    built = build_variants(bundle_dir, model_dir, params, fp32, texts, calibration.apply,
+                           calibration_texts)
     not_built = built.pop("_not_built", {})
     score = _scorer(fp32)
     reference = calibration.apply(raw[REFERENCE])
@@ -224,7 +245,11 @@ def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams,
         threshold=PARITY_THRESHOLD))
     rows = read_split(prepared, "validation")
     texts = [r["text"] for r in rows]
-    report, served = parity(model_dir, out_dir, rows, params, seed)
+    train_texts = [r["text"] for r in read_split(prepared, "train")]
+    rng = np.random.default_rng(seed)
+    picked = rng.permutation(len(train_texts))[: params.static_calibration_texts]
+    report, served = parity(model_dir, out_dir, rows, params, seed,
+                            calibration_texts=[train_texts[i] for i in sorted(picked)])
     report["seconds"] = round(time.monotonic() - started, 1)
     (out_dir / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info("Parity fp32_vs_torch=%s variants=%s served_variant=%s", report["fp32_vs_torch"],

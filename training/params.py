@@ -77,11 +77,17 @@ class ExportParams(_Section):
     opset: int = 18
     # Graph variants built beside fp32 and int8 (training/graphs.py); the gate serves the
     # fastest that keeps the answers.
-    variants: list[Literal["fp32-fused", "int8-selective"]] = ["fp32-fused", "int8-selective"]
+    # int8-static is built only when listed: on the demo model it agreed on 0.94 of the
+    # labels and ran no faster than dynamic int8 (docs/performance.md).
+    variants: list[Literal["fp32-fused", "int8-selective", "int8-static"]] = [
+        "fp32-fused", "int8-selective"]
     # int8-selective: validation texts of the per-layer sensitivity sweep, and the summed
     # mean |Δp| (calibrated) of the layers it may quantize.
     sensitivity_texts: int = Field(64, ge=8)
     selective_budget: float = Field(0.005, ge=0, le=1)
+    # int8-static: training texts whose activations fix its ranges (never validation
+    # texts: the gate scores those).
+    static_calibration_texts: int = Field(64, ge=8)
 
 
 class EvaluateParams(_Section):

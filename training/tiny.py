@@ -40,7 +40,10 @@ def tiny_params(version: str = "tiny-1", seed: int = 0) -> Params:
                           early_stopping_patience=3, seed=seed, threads=2),
         # A tiny random-init model leaves many scores near 0.5, where int8 rounding flips
         # labels; the gate still runs and records, at a looser bar than production's 0.995.
-        export=ExportParams(min_label_agreement=0.9),
+        # Every variant export can build, so the tests gate and load each one.
+        export=ExportParams(min_label_agreement=0.9,
+                            variants=["fp32-fused", "int8-selective", "int8-static"],
+                            static_calibration_texts=16),
         # Weak on purpose (tests need a real bundle fast, not a good one): no baseline gate.
         evaluate=EvaluateParams(max_auc_gap=None),
         package=PackageParams(name="spoiler-tiny", version=version),

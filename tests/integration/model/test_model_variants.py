@@ -28,7 +28,7 @@ def test_the_gate_serves_the_fastest_passing_variant(tiny_bundle: Path) -> None:
     parity = meta["parity"]
     variants = parity["variants"]
     # Every variant built was scored on ALL validation texts at the tuned threshold.
-    assert set(variants) >= {"fp32", "int8", "fp32-fused"}
+    assert set(variants) >= {"fp32", "int8", "fp32-fused", "int8-static"}
     assert all(v["n"] == parity["n"] for v in variants.values())
     assert parity["threshold"] == pytest.approx(meta["threshold"], abs=0.2)
     served = meta["default_variant"]
@@ -58,6 +58,21 @@ def test_every_carried_variant_loads_and_matches_fp32(tiny_bundle: Path,
             bundle = load_bundle(tiny_bundle, variant=variant)  # type: ignore[arg-type]
             scores = bundle.predict_raw(texts).probabilities
             assert scores.shape == (len(texts),) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_int8_static_is_calibrated_offline_from_training_texts(tiny_bundle: Path) -> None:
+    import onnx
+
+    meta = json.loads((tiny_bundle / "bundle.json").read_text())
+    static = meta["parity"]["variants"]["int8-static"]
+    assert static["calibration"] == "minmax" and static["calibration_texts"] == 16
+    graph = onnx.load(str(tiny_bundle / VARIANT_FILES["int8-static"])).graph
+    ops = {n.op_type for n in graph.node}
+    # Static QDQ: fixed-scale Quantize/Dequantize pairs, no per-call range measurement.
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert "DynamicQuantizeLinear" not in ops
+    dynamic = {n.op_type for n in onnx.load(str(tiny_bundle / VARIANT_FILES["int8"])).graph.node}
+    assert "DynamicQuantizeLinear" in dynamic
 
 
 def test_a_variant_the_bundle_lacks_is_refused_with_what_it_has(tiny_bundle: Path,

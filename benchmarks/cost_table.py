@@ -70,8 +70,16 @@ def table(results: dict[str, Any]) -> str:
         pl = sp["worker_predict_load"]
         lines.append(f"| worker while /predict is kept busy | {pl['reviews_per_s']:.1f} | "
                      f"{pl['cpu_ms_per_review']:.0f} | {pl['rss_mb_per_worker']:.0f} |")
-        lines.append(f"| worker paced at half capacity: p99 produce -> prediction | "
-                     f"{sp['paced']['e2e_p99_s']:.3f} s | | |")
+        if "worker_2_threads" in sp:
+            w2 = sp["worker_2_threads"]
+            lines.append(f"| worker, 2 onnxruntime threads | {w2['reviews_per_s']:.1f} | "
+                         f"{w2['cpu_ms_per_review']:.0f} | {w2['rss_mb_per_worker']:.0f} |")
+        for key, label in (("paced", "1 thread"), ("paced_2_threads", "2 threads")):
+            if key in sp:
+                p = sp[key]
+                lines.append(f"| worker, {label}, paced at half capacity "
+                             f"({p['rate']:.1f}/s): p50 / p99 produce -> prediction | "
+                             f"{p['e2e_p50_s']:.3f} / {p['e2e_p99_s']:.3f} s | | |")
         lines.append("")
     so = results.get("scaleout")
     if so and "rows" in so:

@@ -12,7 +12,8 @@ One run measures, on the same texts (the same number of them) and the same bundl
    per review and peak RSS of the worker process (psutil);
 4. /predict under load: the same drain while clients keep /predict busy with
    16-text requests; the stream's rate beside (3);
-5. paced: the worker fed at half its measured capacity; p50/p99 produce -> prediction.
+5. paced: the worker fed at half its measured capacity; p50/p99 produce -> prediction;
+6. the same two for a worker with 2 onnxruntime threads (the latency configuration).
 Targets: worker >= 0.95 x raw loop and >= 4 x naive; paced p99 <= 0.25 s.
 Texts: the real sample (../shared) when present, else generated reviews.
 
@@ -272,10 +273,10 @@ def _hammer(port: int, texts: list[str], stop: threading.Event, answered: list[i
 
 
 def paced(bundle: Path, reviews: list[ReviewPublished], rate: float,
-          seconds: float) -> dict[str, Any]:
+          seconds: float, threads: int = THREADS) -> dict[str, Any]:
     bench = Bench(bundle)
     try:
-        bench.start_worker()
+        bench.start_worker(threads=threads)
         bench.wait_ready()
         m = max(20, int(rate * seconds))
         batch = [ReviewPublished.model_validate({**r.model_dump(), "review_id": f"p{i}"})
@@ -285,7 +286,7 @@ def paced(bundle: Path, reviews: list[ReviewPublished], rate: float,
     finally:
         bench.close()
     lat = [p.end_to_end_ms / 1000 for p in got]
-    return {"rate": rate, "n": m, "e2e_p50_s": percentile(lat, 0.5),
+    return {"rate": rate, "threads": threads, "n": m, "e2e_p50_s": percentile(lat, 0.5),
             "e2e_p99_s": percentile(lat, 0.99)}
 
 
@@ -332,6 +333,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     rate = results["worker"]["reviews_per_s"] / 2
     log(f"paced at half capacity ({rate:.1f}/s for {paced_s:.0f}s)...")
     results["paced"] = paced(bench.path, reviews, rate, paced_s)
+    # One thread is the cheapest per review, but at 512 tokens one long text alone takes
+    # ~0.3 s on it, above the p99 target; a second onnxruntime thread halves that. So the
+    # latency configuration is measured too, at half of its own capacity.
+    log("worker with 2 onnxruntime threads draining a pre-filled topic...")
+    results["worker_2_threads"] = drain(bench.path, reviews, threads=2)
+    rate2 = results["worker_2_threads"]["reviews_per_s"] / 2
+    log(f"2 threads, paced at half capacity ({rate2:.1f}/s for {paced_s:.0f}s)...")
+    results["paced_2_threads"] = paced(bench.path, reviews, rate2, paced_s, threads=2)
 
     w = results["worker"]["reviews_per_s"]
     results["vs_raw_loop"] = statistics.median(r["ratio"] for r in rounds)
@@ -341,7 +350,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     results["targets_met"] = {
         "vs_raw_loop>=0.95": results["vs_raw_loop"] >= 0.95,
         "vs_naive>=4": results["vs_naive"] >= 4 if "naive" in results else None,
-        "paced_p99<=0.25s": results["paced"]["e2e_p99_s"] <= 0.25,
+        "paced_p99<=0.25s (1 thread)": results["paced"]["e2e_p99_s"] <= 0.25,
+        "paced_p99<=0.25s (2 threads)": results["paced_2_threads"]["e2e_p99_s"] <= 0.25,
     }
     print_table(results)
     return results
@@ -355,13 +365,18 @@ def print_table(r: dict[str, Any]) -> None:
     if "naive" in r:
         print(f"   {'naive PyTorch pipeline per message':40} {r['naive']['reviews_per_s']:10.1f}")
     for key, label in (("worker", "worker, pre-filled topic"),
-                       ("worker_predict_load", "worker, /predict kept busy")):
-        w = r[key]
-        print(f"   {label:40} {w['reviews_per_s']:10.1f} {w['cpu_ms_per_review']:10.1f} "
-              f"{w['rss_mb_per_worker']:7.0f}")
-    p = r["paced"]
-    print(f"   {'worker, paced at half capacity':40} {p['rate']:10.1f} {'':10} {'':7} "
-          f"{p['e2e_p99_s']:7.3f}s")
+                       ("worker_predict_load", "worker, /predict kept busy"),
+                       ("worker_2_threads", "worker, 2 threads, pre-filled topic")):
+        if key in r:
+            w = r[key]
+            print(f"   {label:40} {w['reviews_per_s']:10.1f} {w['cpu_ms_per_review']:10.1f} "
+                  f"{w['rss_mb_per_worker']:7.0f}")
+    for key, label in (("paced", "worker, paced at half capacity"),
+                       ("paced_2_threads", "worker, 2 threads, paced at half cap.")):
+        if key in r:
+            p = r[key]
+            print(f"   {label:40} {p['rate']:10.1f} {'':10} {'':7} {p['e2e_p99_s']:7.3f}s "
+                  f"(p50 {p['e2e_p50_s']:.3f}s)")
     ratios = ", ".join(f"{x['ratio']:.2f}" for x in r.get("rounds", []))
     print(f"   worker / raw loop per round (alternated): {ratios}")
     vs_naive = f"{r['vs_naive']:.1f}x naive (target >= 4)" if "vs_naive" in r else "naive n/a"

@@ -33,6 +33,7 @@ from spoiler_common.bundle import (
     BundleManifest,
     Truncation,
     Variant,
+    VariantChoice,
     read_manifest,
     verify_files,
 )
@@ -41,9 +42,6 @@ from spoiler_common.exceptions import ModelBundleError
 
 log = logging.getLogger(__name__)
 
-# "auto": the graph the bundle names as `default_variant` (the fastest that passed the
-# export's parity gate), int8 for bundles that name none.
-VariantChoice = Literal["auto", "int8", "fp32", "fp32-fused", "int8-selective"]
 
 
 def model_text(review_summary: str | None, review_text: str | None) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, field_validator
 
 from spoiler_common.batching import DEFAULT_MAX_PADDING_WASTE, DEFAULT_MAX_TEXTS
+from spoiler_common.bundle import VariantChoice
 from spoiler_common.settings import BundleSettings, settings_config
 
 
@@ -21,10 +21,12 @@ class WorkerSettings(BundleSettings):
     model_config = settings_config("WORKER_")
     deprecated_env = ("SPOILER_WORKER_BUNDLE_PATH",)
 
-    variant: Literal["auto", "int8", "fp32", "fp32-fused", "int8-selective"] = Field(
+    variant: VariantChoice = Field(
         "auto", description="Which ONNX graph to serve: auto = the bundle's `default_variant` "
         "(the fastest graph that passed its parity gate).")
-    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker.")
+    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per worker: "
+                         "1 costs the least CPU per review (scale out with more workers); 2 "
+                         "halves one long text's latency where a core is free.")
     challenger_path: Path | None = Field(
         None, description="A challenger bundle to score in shadow beside the served one (unset = "
         "off): its predictions go to the shadow-predictions topic, never to the product. "

@@ -16,8 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,12 +77,6 @@ def make_messages(n: int) -> list[Contract]:
         out.append(LabelArrived(review_id=rid, is_spoiler=i % 4 == 0,
                                 labelled_at=at + timedelta(minutes=1)))
     return out
-
-
-@contextmanager
-def _database(base: PostgresSettings, name: str) -> Iterator[PostgresSettings]:
-    with scratch_database(name, base) as pg:
-        yield pg
 
 
 def _progress(label: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -229,8 +222,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     try:
         prefill_s = _prefill(kafka, messages)
         print(f"  pre-filled {total:,} messages in {prefill_s:.1f}s", flush=True)
-        with _database(base, f"bench_sink_{tag}") as pg, \
-                _database(base, f"bench_copy_{tag}") as pg_copy:
+        with scratch_database(f"bench_sink_{tag}", base) as pg, \
+                scratch_database(f"bench_copy_{tag}", base) as pg_copy:
             migrate(pg.conninfo())
             migrate(pg_copy.conninfo())
             sink_s = _run_sink(kafka, pg, total, f"bench-sink-{tag}")

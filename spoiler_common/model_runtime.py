@@ -43,7 +43,6 @@ from spoiler_common.exceptions import ModelBundleError
 log = logging.getLogger(__name__)
 
 
-
 def model_text(review_summary: str | None, review_text: str | None) -> str:
     """The text the model reads: summary, one space, review text (either may be empty)."""
     summary = (review_summary or "").strip()
@@ -215,11 +214,15 @@ class OnnxClassifier:
                 f"{path} lacks inputs {sorted(missing)}: not a sequence classifier export"
             )
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def feed(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """The session's inputs for padded ids and mask."""
         feed = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self.input_names:  # BERT-family exports (MiniLM) want it
             feed["token_type_ids"] = np.zeros_like(input_ids)
-        return np.asarray(self.session.run(None, feed)[0])
+        return feed
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(None, self.feed(input_ids, attention_mask))[0])
 
 
 @dataclass

@@ -125,11 +125,16 @@ def _selective(fp32_file: Path, target: Path, work: Path, sample: list[str], sco
 def _feeds(fp32: ModelBundle, texts: list[str]) -> Iterator[dict[str, np.ndarray]]:
     """One session input per text, encoded exactly as the runtime encodes it."""
     for row in fp32.encoder.ids(texts):
-        ids, mask = pad([row], fp32.encoder.special.pad)
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in fp32.classifier.input_names:
-            feed["token_type_ids"] = np.zeros_like(ids)
-        yield feed
+        yield fp32.classifier.feed(*pad([row], fp32.encoder.special.pad))
+
+
+def _calibration_texts(prepared: Path, params: ExportParams, seed: int) -> list[str] | None:
+    """A seeded sample of training texts for int8-static's ranges; None when not built."""
+    if "int8-static" not in params.variants:
+        return None
+    texts = [r["text"] for r in read_split(prepared, "train")]
+    picked = np.random.default_rng(seed).permutation(len(texts))[: params.static_calibration_texts]
+    return [texts[i] for i in sorted(picked)]
 
 
 def build_variants(out_dir: Path, model_dir: Path, params: ExportParams,
@@ -152,8 +157,10 @@ def build_variants(out_dir: Path, model_dir: Path, params: ExportParams,
                 fused = graphs.fuse(fp32_file, target, model_dir)
                 info = {"fused_operators": fused} if fused else None
             elif name == "int8-static":
+                if not calibration_texts:
+                    raise TrainingError("int8-static needs training texts for its ranges")
                 info = graphs.quantize_static_int8(
-                    fp32_file, target, out_dir, _feeds(fp32, calibration_texts or texts))
+                    fp32_file, target, out_dir, _feeds(fp32, calibration_texts))
             elif name == "int8-selective":
                 info = _selective(fp32_file, target, out_dir, texts[: params.sensitivity_texts],
                                   score, calibrate_fn, params.selective_budget)
@@ -245,11 +252,8 @@ def run(train_dir: Path, prepared: Path, out_dir: Path, params: ExportParams,
         threshold=PARITY_THRESHOLD))
     rows = read_split(prepared, "validation")
     texts = [r["text"] for r in rows]
-    train_texts = [r["text"] for r in read_split(prepared, "train")]
-    rng = np.random.default_rng(seed)
-    picked = rng.permutation(len(train_texts))[: params.static_calibration_texts]
     report, served = parity(model_dir, out_dir, rows, params, seed,
-                            calibration_texts=[train_texts[i] for i in sorted(picked)])
+                            calibration_texts=_calibration_texts(prepared, params, seed))
     report["seconds"] = round(time.monotonic() - started, 1)
     (out_dir / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info("Parity fp32_vs_torch=%s variants=%s served_variant=%s", report["fp32_vs_torch"],

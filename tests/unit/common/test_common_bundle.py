@@ -107,3 +107,12 @@ def test_old_bundle_path_names_are_deprecated_aliases(
     assert "SPOILER_MONITOR_BUNDLE_PATH is deprecated" in caplog.text
     monkeypatch.setenv("SPOILER_BUNDLE_PATH", "/models/new")
     assert str(WorkerSettings().bundle_path) == "/models/new"  # the new name wins
+
+
+def test_variant_choice_is_every_variant_plus_auto() -> None:
+    from typing import get_args
+
+    from spoiler_common.bundle import VARIANT_FILES, Variant, VariantChoice
+
+    assert set(get_args(VariantChoice)) == {"auto", *get_args(Variant)}
+    assert set(VARIANT_FILES) == set(get_args(Variant))
